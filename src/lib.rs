@@ -1,0 +1,17 @@
+//! Composable tower middleware for clients of Together AI's API.
+//!
+//! (Crate docs are written with the layers; see README.md.)
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod endpoint;
+pub mod extensions;
+
+/// Alias for a type-erased error type.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
