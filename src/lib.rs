@@ -10,8 +10,18 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod backoff;
 pub mod endpoint;
 pub mod extensions;
+pub mod rate_limit;
+pub mod retry_after;
+
+mod jitter;
+mod wait_hint;
+
+pub use backoff::BackoffLayer;
+pub use rate_limit::{Quota, RateLimitLayer};
+pub use retry_after::RetryAfterLayer;
 
 /// Alias for a type-erased error type.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
