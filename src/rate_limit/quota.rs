@@ -67,10 +67,10 @@ impl Quota {
             return Err(QuotaError::ZeroPeriod);
         }
         let period_ns = period.as_nanos();
-        let interval_ns = period_ns.div_ceil(u128::from(n));
-        if interval_ns == 0 {
+        if period_ns < u128::from(n) {
             return Err(QuotaError::TooFast);
         }
+        let interval_ns = period_ns.div_ceil(u128::from(n));
         let interval = Duration::from_nanos(u64::try_from(interval_ns).unwrap_or(u64::MAX));
         // One second's worth of the rate: 1 s / interval, rounded up.
         let per_second = 1_000_000_000u128.div_ceil(interval_ns);
@@ -123,7 +123,8 @@ impl Quota {
         } else {
             interval_ns as u64
         });
-        let burst = ((f64::from(self.burst) * factor).floor() as u32).max(1);
+        // The epsilon keeps 10 × 0.9 at 9 despite binary fractions.
+        let burst = ((f64::from(self.burst) * factor + 1e-9).floor() as u32).max(1);
         Quota { interval, burst }
     }
 
