@@ -363,3 +363,17 @@ async fn absurd_quotas_neither_panic_nor_overflow() {
     assert!(waited.is_err());
     assert_eq!(recorder.count(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_api_key_is_never_kept_in_clear() {
+    let recorder = Recorder::ok();
+    let layer = RateLimitLayer::new(Quota::per_second(1));
+    let mut service = layer.layer(recorder.clone());
+    let request = Request::post("https://api.together.ai/v1/chat/completions")
+        .header("authorization", "Bearer tgp_v1_SECRET-KEY-123")
+        .body(String::new())
+        .unwrap();
+    (&mut service).oneshot(request).await.unwrap();
+    let debug = format!("{service:?} {layer:?}");
+    assert!(!debug.contains("SECRET"), "{debug}");
+}

@@ -2,7 +2,7 @@ use std::mem;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use tower_service::Service;
 
 use super::future::ResponseFuture;
@@ -30,7 +30,6 @@ pub struct RateLimit<S> {
 
 #[derive(Clone, Debug)]
 struct LastScope {
-    authorization: Option<HeaderValue>,
     key: ScopeKey,
     scope: Arc<Scope>,
 }
@@ -60,17 +59,14 @@ impl<S> RateLimit<S> {
     }
 
     fn scope_for<B>(&mut self, request: &Request<B>) -> Arc<Scope> {
-        let authorization = request.headers().get(http::header::AUTHORIZATION);
+        // The key itself is never stored, only its keyed hash. Callers that
+        // send many requests set the fingerprint once as an extension.
         let api_key = match request.extensions().get::<ApiKeyFingerprint>() {
             Some(fingerprint) => fingerprint.get(),
-            None => match (authorization, &self.last) {
-                (None, _) => 0,
-                // Same header as last time: same fingerprint, no hashing.
-                (Some(auth), Some(last)) if last.authorization.as_ref() == Some(auth) => {
-                    last.key.api_key
-                }
-                (Some(auth), _) => self.limiter.fingerprint(auth),
-            },
+            None => request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .map_or(0, |auth| self.limiter.fingerprint(auth)),
         };
         let endpoint = Endpoint::from_path(request.uri().path());
         let model = request.extensions().get::<Model>();
@@ -89,7 +85,6 @@ impl<S> RateLimit<S> {
         };
         let scope = self.limiter.scope(&key);
         self.last = Some(LastScope {
-            authorization: authorization.cloned(),
             key,
             scope: scope.clone(),
         });

@@ -24,7 +24,7 @@ pub type Answer = (u16, Vec<(&'static str, String)>);
 
 /// Answers each call with the next status of its script (the last one
 /// repeats), with the given headers, and records every call.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
     script: Arc<Mutex<Vec<Answer>>>,
