@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use super::scope::{Acquire, Scope};
+use super::scope::{Acquire, ScopeRef};
 use crate::wait_hint;
 
 /// How a 429 pauses its scope.
@@ -46,7 +46,7 @@ pin_project! {
         Calling {
             #[pin]
             future: F,
-            scope: Arc<Scope>,
+            scope: Arc<ScopeRef>,
         },
     }
 }
@@ -55,7 +55,12 @@ impl<S, R> ResponseFuture<S, R>
 where
     S: Service<R>,
 {
-    pub(crate) fn calling(mut service: S, request: R, scope: Arc<Scope>, pauses: Pauses) -> Self {
+    pub(crate) fn calling(
+        mut service: S,
+        request: R,
+        scope: Arc<ScopeRef>,
+        pauses: Pauses,
+    ) -> Self {
         ResponseFuture {
             state: State::Calling {
                 future: service.call(request),
@@ -68,7 +73,7 @@ where
     pub(crate) fn waiting(
         service: S,
         request: R,
-        scope: Arc<Scope>,
+        scope: Arc<ScopeRef>,
         cost: u32,
         pauses: Pauses,
     ) -> Self {
@@ -115,7 +120,7 @@ where
                                 .unwrap_or(this.pauses.default)
                                 .min(this.pauses.max);
                             tracing::debug!(?wait, "429: pausing the scope");
-                            scope.pause_until(Instant::now() + wait);
+                            scope.scope.pause_until(Instant::now() + wait);
                         }
                     }
                     return Poll::Ready(result);

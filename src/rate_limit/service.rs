@@ -7,7 +7,7 @@ use tower_service::Service;
 
 use super::future::ResponseFuture;
 use super::limiter::{Limiter, ScopeKey};
-use super::scope::Scope;
+use super::scope::ScopeRef;
 use crate::endpoint::Endpoint;
 use crate::extensions::{ApiKeyFingerprint, Cost, Model};
 
@@ -25,13 +25,7 @@ pub struct RateLimit<S> {
     limiter: Arc<Limiter>,
     /// The last scope this handle used. Most handles send to one scope, so
     /// this skips the shared map (and its lock) on almost every request.
-    last: Option<LastScope>,
-}
-
-#[derive(Clone, Debug)]
-struct LastScope {
-    key: ScopeKey,
-    scope: Arc<Scope>,
+    last: Option<Arc<ScopeRef>>,
 }
 
 impl<S> RateLimit<S> {
@@ -58,7 +52,7 @@ impl<S> RateLimit<S> {
         self.inner
     }
 
-    fn scope_for<B>(&mut self, request: &Request<B>) -> Arc<Scope> {
+    fn scope_for<B>(&mut self, request: &Request<B>) -> Arc<ScopeRef> {
         // The key itself is never stored, only its keyed hash. Callers that
         // send many requests set the fingerprint once as an extension.
         let api_key = match request.extensions().get::<ApiKeyFingerprint>() {
@@ -75,7 +69,7 @@ impl<S> RateLimit<S> {
                 && last.key.endpoint == endpoint
                 && last.key.model.as_ref() == model
             {
-                return last.scope.clone();
+                return last.clone();
             }
         }
         let key = ScopeKey {
@@ -83,11 +77,11 @@ impl<S> RateLimit<S> {
             endpoint,
             model: model.cloned(),
         };
-        let scope = self.limiter.scope(&key);
-        self.last = Some(LastScope {
+        let scope = Arc::new(ScopeRef {
+            scope: self.limiter.scope(&key),
             key,
-            scope: scope.clone(),
         });
+        self.last = Some(scope.clone());
         scope
     }
 }
@@ -122,7 +116,7 @@ where
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
         let pauses = self.limiter.config.pauses();
-        if scope.try_acquire(cost) {
+        if scope.scope.try_acquire(cost) {
             ResponseFuture::calling(inner, request, scope, pauses)
         } else {
             ResponseFuture::waiting(inner, request, scope, cost, pauses)
