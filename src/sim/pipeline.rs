@@ -1,0 +1,542 @@
+//! One request, start to finish: route, key, parse, model, script, limiter,
+//! faults, answer, headers. Runs under the state lock and never waits; a
+//! slow fault's delay is handed back to the caller to sleep.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{header, HeaderName, Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use super::body::SimBody;
+use super::endpoints::{batches, files, fine_tunes, images, models, object, Payload, Reply};
+use super::errors::{ApiError, BAD_GATEWAY_HTML, CLOUDFLARE_TIMEOUT_HTML};
+use super::faults::{FaultKind, Scripted};
+use super::inference::Inference;
+use super::limits::{Budget, Decision, Exhausted, Limits, RetryAfterStyle};
+use super::router::Route;
+use super::service::{set_header, whole_seconds};
+use super::state::State;
+
+/// The answer, and how long to hold it back.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) response: Response<SimBody>,
+    pub(crate) delay: Option<Duration>,
+}
+
+/// What is known about a request as it goes through.
+struct Exchange {
+    index: usize,
+    now: Instant,
+    batch_errors: bool,
+    budget: Budget,
+    retry_after: Option<String>,
+    fault: Option<FaultKind>,
+    admitted: bool,
+    scripted: bool,
+}
+
+pub(crate) fn process(
+    state: &mut State,
+    parts: &Parts,
+    body: Result<Bytes, ApiError>,
+    index: usize,
+) -> Outcome {
+    let now = Instant::now();
+    let mut exchange = Exchange {
+        index,
+        now,
+        batch_errors: false,
+        budget: Budget::full(state.config.limits),
+        retry_after: None,
+        fault: None,
+        admitted: false,
+        scripted: false,
+    };
+    match answer(state, parts, body, &mut exchange) {
+        Ok(reply) => finish(state, reply, exchange),
+        Err(error) => {
+            let reply = error_reply(state, &error, exchange.batch_errors);
+            finish(state, reply, exchange)
+        }
+    }
+}
+
+fn answer(
+    state: &mut State,
+    parts: &Parts,
+    body: Result<Bytes, ApiError>,
+    ex: &mut Exchange,
+) -> Result<Reply, ApiError> {
+    let path = parts.uri.path();
+    let route = Route::find(&parts.method, path).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("Unknown request URL: {} {path}", parts.method),
+        )
+        .code("unknown_url")
+    })?;
+    ex.batch_errors = route.batch_errors();
+    let key = if route.needs_key() {
+        Some(authenticate(state, &parts.headers)?)
+    } else {
+        None
+    };
+    state.stats.requests[ex.index].key = key.clone();
+    let body = body?;
+    let inference = Inference::parse(&route, &body).transpose()?;
+    let scope: Arc<str> = match &inference {
+        Some(inference) => Arc::from(inference.model()),
+        None => Arc::from(route.scope_label()),
+    };
+    state.stats.requests[ex.index].model = Some(scope.clone());
+    let limits = state.config.limits_for(&scope);
+    if let Some(key) = &key {
+        ex.budget = state.limiter.peek(key, &scope, limits, ex.now);
+    }
+    if let Some(inference) = &inference {
+        inference.check_model(state)?;
+    }
+    // Only requests with a key take script entries: the signed upload URL
+    // and image URLs are not API calls.
+    let Some(key) = key else {
+        return dispatch(state, &route, parts, body, ex.now);
+    };
+    let streaming = inference.as_ref().is_some_and(Inference::streaming);
+    match state.script.pop_front() {
+        Some(Scripted::Ok) | None => {
+            let tokens = inference.as_ref().map_or(0, Inference::tokens);
+            match state.limiter.check(&key, &scope, limits, tokens, ex.now) {
+                Decision::Admitted(budget) => {
+                    ex.budget = budget;
+                    ex.admitted = true;
+                }
+                Decision::Refused {
+                    budget,
+                    wait,
+                    exhausted,
+                } => {
+                    ex.budget = budget;
+                    return Err(rate_limited(state, ex, &scope, limits, wait, exhausted));
+                }
+            }
+            ex.fault = roll_fault(state, streaming);
+        }
+        Some(Scripted::Status(code)) if code >= 400 => {
+            ex.scripted = true;
+            return scripted_status(state, ex, &scope, limits, code);
+        }
+        Some(Scripted::Status(_)) => ex.scripted = true,
+        Some(Scripted::Fault(kind)) => {
+            ex.scripted = true;
+            ex.fault = Some(kind);
+        }
+    }
+    // Faults that replace the answer come before it, so a 503 has no side
+    // effects (no file created, no job started).
+    if let Some(kind) = ex.fault {
+        if let Some(replaced) = replacement(kind, streaming) {
+            count_fault(state, ex);
+            if let FaultKind::Overloaded {
+                retry_after: Some(wait),
+            } = kind
+            {
+                ex.retry_after = Some(whole_seconds(wait).to_string());
+            }
+            return replaced;
+        }
+    }
+    match inference {
+        Some(inference) => {
+            let origin = origin(parts);
+            Ok(inference.answer(state, ex.now, &origin))
+        }
+        None => dispatch(state, &route, parts, body, ex.now),
+    }
+}
+
+/// The endpoints without a model.
+fn dispatch(
+    state: &mut State,
+    route: &Route,
+    parts: &Parts,
+    body: Bytes,
+    now: Instant,
+) -> Result<Reply, ApiError> {
+    let wall = state.wall(now);
+    match route {
+        Route::Models => Ok(models::list(&state.config.models)),
+        Route::FilesCreate => {
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            files::create(
+                state,
+                parts.uri.query(),
+                content_type,
+                &body,
+                &origin(parts),
+                wall,
+            )
+        }
+        Route::FilesList => Ok(files::list(state)),
+        Route::FileGet(id) => files::get(state, id),
+        Route::FileDelete(id) => files::delete(state, id),
+        Route::FileContent(id) => files::content(state, id),
+        Route::Upload(id) => files::upload(state, id, body),
+        Route::Image(_) => Ok(images::serve()),
+        Route::FineTuneCreate => fine_tunes::create(state, &object(&body)?, now),
+        Route::FineTuneList => Ok(fine_tunes::list(state, now)),
+        Route::FineTuneGet(id) => fine_tunes::get(state, id, now),
+        Route::FineTuneCancel(id) => fine_tunes::cancel(state, id, now),
+        Route::FineTuneEvents(id) => fine_tunes::events(state, id, now),
+        Route::BatchCreate => batches::create(state, &object(&body)?, now),
+        Route::BatchList => Ok(batches::list(state, now)),
+        Route::BatchGet(id) => batches::get(state, id, now),
+        Route::BatchCancel(id) => batches::cancel(state, id, now),
+        Route::Chat | Route::Completions | Route::Embeddings | Route::Images | Route::Rerank => {
+            // Parsed as inference before this point.
+            Err(ApiError::internal())
+        }
+    }
+}
+
+/// The key of a `Bearer` authorization, if it is one the simulator accepts.
+fn authenticate(state: &State, headers: &http::HeaderMap) -> Result<Arc<str>, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Err(ApiError::unauthorized(true));
+    };
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => return Err(ApiError::unauthorized(false)),
+    };
+    state
+        .config
+        .keys
+        .iter()
+        .find(|k| ***k == *token)
+        .cloned()
+        .ok_or_else(|| ApiError::unauthorized(false))
+}
+
+/// The scheme and authority the client used, for URLs pointing back at the
+/// simulator (upload `Location`, image URLs).
+fn origin(parts: &Parts) -> String {
+    if let Some(host) = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+    {
+        return format!("http://{host}");
+    }
+    match parts.uri.authority() {
+        Some(authority) => format!("{}://{authority}", parts.uri.scheme_str().unwrap_or("http")),
+        None => String::new(),
+    }
+}
+
+fn roll_fault(state: &mut State, streaming: bool) -> Option<FaultKind> {
+    let State { config, rng, .. } = state;
+    config
+        .faults
+        .iter()
+        .filter(|fault| fault.kind().applies(streaming))
+        .find(|fault| rng.f64() < fault.probability())
+        .map(|fault| fault.kind())
+}
+
+fn count_fault(state: &mut State, ex: &Exchange) {
+    if let Some(kind) = ex.fault {
+        *state.stats.faults.entry(kind.name()).or_insert(0) += 1;
+        state.stats.requests[ex.index].fault = Some(kind);
+    }
+}
+
+fn rate_limited(
+    state: &State,
+    ex: &mut Exchange,
+    scope: &str,
+    limits: Limits,
+    wait: Duration,
+    exhausted: Exhausted,
+) -> ApiError {
+    ex.retry_after = match state.config.retry_after {
+        RetryAfterStyle::Seconds => Some(whole_seconds(wait).to_string()),
+        RetryAfterStyle::HttpDate => {
+            // Rounded up to the second after the wait ends, so a client that
+            // subtracts the `Date` header never comes back early.
+            let at = state.wall(ex.now) + wait;
+            let since = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+            let date = UNIX_EPOCH + Duration::from_secs(whole_seconds(since));
+            Some(httpdate::fmt_http_date(date))
+        }
+        RetryAfterStyle::Absent => None,
+    };
+    let (kind, message) = match exhausted {
+        Exhausted::Requests => (
+            "dynamic_request_limited",
+            format!("You have exceeded the rate limit for model {scope}: {} requests per second. Please slow down.", limits.requests_per_second()),
+        ),
+        Exhausted::Tokens => (
+            "dynamic_token_limited",
+            format!("You have exceeded the token rate limit for model {scope}: {} tokens per second. Please slow down.", limits.token_limit()),
+        ),
+    };
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, kind, message).code("rate_limit_exceeded")
+}
+
+/// The answer a fault gives instead of the real one, if it replaces it.
+fn replacement(kind: FaultKind, streaming: bool) -> Option<Result<Reply, ApiError>> {
+    let html = |code: u16, page: &'static str| {
+        Ok(Reply::raw(
+            status(code),
+            "text/html; charset=UTF-8",
+            Bytes::from_static(page.as_bytes()),
+        ))
+    };
+    match kind {
+        FaultKind::Overloaded { .. } => Some(Err(ApiError::overloaded())),
+        FaultKind::Internal => Some(Err(ApiError::internal())),
+        FaultKind::BadGateway => Some(html(502, BAD_GATEWAY_HTML)),
+        FaultKind::CloudflareTimeout => Some(html(524, CLOUDFLARE_TIMEOUT_HTML)),
+        // Without a stream to break, the error comes whole.
+        FaultKind::StreamError if !streaming => Some(Err(ApiError::internal())),
+        _ => None,
+    }
+}
+
+fn scripted_status(
+    state: &mut State,
+    ex: &mut Exchange,
+    scope: &str,
+    limits: Limits,
+    code: u16,
+) -> Result<Reply, ApiError> {
+    let kind = match code {
+        429 => {
+            return Err(rate_limited(
+                state,
+                ex,
+                scope,
+                limits,
+                Duration::from_secs(1),
+                Exhausted::Requests,
+            ))
+        }
+        503 => FaultKind::Overloaded { retry_after: None },
+        500 => FaultKind::Internal,
+        502 => FaultKind::BadGateway,
+        524 => FaultKind::CloudflareTimeout,
+        _ => {
+            let status = status(code);
+            let kind = if status.is_server_error() {
+                "server_error"
+            } else {
+                "invalid_request_error"
+            };
+            let reason = status.canonical_reason().unwrap_or("Error");
+            return Err(ApiError::new(status, kind, format!("{reason} (scripted)")));
+        }
+    };
+    ex.fault = Some(kind);
+    count_fault(state, ex);
+    replacement(kind, false).unwrap_or_else(|| Err(ApiError::internal()))
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn error_reply(state: &mut State, error: &ApiError, batch_errors: bool) -> Reply {
+    if batch_errors {
+        return Reply::json(error.status, &error.batch_body());
+    }
+    let id = state.id("");
+    Reply::json(error.status, &error.body(&id))
+}
+
+/// Applies the fault that changes the answer's body, adds the headers,
+/// records the status.
+fn finish(state: &mut State, mut reply: Reply, ex: Exchange) -> Outcome {
+    let mut delay = None;
+    let mut cut = false;
+    let mut malformed = false;
+    let body_fault = matches!(
+        ex.fault,
+        Some(
+            FaultKind::Slow(_)
+                | FaultKind::Disconnect
+                | FaultKind::StreamError
+                | FaultKind::MalformedJson
+        )
+    );
+    // A body fault lands only on a successful answer; a request that failed
+    // anyway keeps its error and the fault is not counted.
+    let json =
+        reply.content_type == "application/json" || reply.content_type == "text/event-stream";
+    let lands = match ex.fault {
+        Some(FaultKind::MalformedJson) => json,
+        _ => true,
+    };
+    if body_fault && lands && reply.status.is_success() {
+        count_fault(state, &ex);
+        match ex.fault {
+            Some(FaultKind::Slow(wait)) => delay = Some(wait),
+            Some(FaultKind::Disconnect) => cut = true,
+            Some(FaultKind::StreamError) => stream_error(&mut reply.payload),
+            Some(FaultKind::MalformedJson) => malformed = true,
+            _ => {}
+        }
+    }
+
+    let status = reply.status;
+    let record = &mut state.stats.requests[ex.index];
+    record.status = Some(status);
+    record.admitted = ex.admitted;
+    record.scripted = ex.scripted;
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        state.stats.rate_limited += 1;
+    }
+
+    let chunks = match reply.payload {
+        Payload::Bytes(bytes) => vec![bytes],
+        Payload::Events(events) => events_to_chunks(events),
+    };
+    let streamed = reply.content_type == "text/event-stream";
+    let chunks = if malformed {
+        malform(chunks, streamed)
+    } else {
+        chunks
+    };
+    let body = if cut {
+        SimBody::cut_off(first_half(chunks))
+    } else if streamed {
+        SimBody::chunked(chunks)
+    } else {
+        SimBody::full(chunks.into_iter().next().unwrap_or_default())
+    };
+
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    set_header(headers, header::CONTENT_TYPE, reply.content_type);
+    if streamed {
+        set_header(headers, header::CACHE_CONTROL, "no-cache");
+    }
+    set_header(
+        headers,
+        header::DATE,
+        &httpdate::fmt_http_date(state.wall(ex.now)),
+    );
+    let request_id = state.id("");
+    set_header(
+        headers,
+        HeaderName::from_static("x-request-id"),
+        &request_id,
+    );
+    rate_headers(headers, &ex.budget);
+    if let Some(retry_after) = &ex.retry_after {
+        set_header(headers, header::RETRY_AFTER, retry_after);
+    }
+    for (name, value) in reply.headers {
+        set_header(headers, name, &value);
+    }
+    Outcome { response, delay }
+}
+
+fn rate_headers(headers: &mut http::HeaderMap, budget: &Budget) {
+    let limits = budget.limits;
+    let pairs = [
+        (
+            "x-ratelimit-limit",
+            limits.requests_per_second().to_string(),
+        ),
+        (
+            "x-ratelimit-remaining",
+            budget.remaining_requests.to_string(),
+        ),
+        (
+            "x-ratelimit-reset",
+            format!("{:.3}", budget.reset.as_secs_f64()),
+        ),
+        ("x-tokenlimit-limit", limits.token_limit().to_string()),
+        (
+            "x-tokenlimit-remaining",
+            budget.remaining_tokens.to_string(),
+        ),
+    ];
+    for (name, value) in pairs {
+        set_header(headers, HeaderName::from_static(name), &value);
+    }
+}
+
+fn events_to_chunks(events: Vec<Value>) -> Vec<Bytes> {
+    let mut chunks: Vec<Bytes> = events
+        .iter()
+        .map(|e| Bytes::from(format!("data: {e}\n\n")))
+        .collect();
+    // An error event ends the stream without the sentinel, as Together's do.
+    let errored = events.last().is_some_and(|e| e.get("error").is_some());
+    if !errored {
+        chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    }
+    chunks
+}
+
+/// The first half of the bytes of an answer, chunk boundaries kept.
+fn first_half(chunks: Vec<Bytes>) -> Vec<Bytes> {
+    let total: usize = chunks.iter().map(Bytes::len).sum();
+    let mut left = total / 2;
+    let mut kept = Vec::new();
+    for chunk in chunks {
+        if left == 0 {
+            break;
+        }
+        let take = left.min(chunk.len());
+        kept.push(chunk.slice(..take));
+        left -= take;
+    }
+    kept
+}
+
+/// Half the events, then an `error` object.
+fn stream_error(payload: &mut Payload) {
+    if let Payload::Events(events) = payload {
+        events.truncate(events.len() / 2);
+        events.push(json!({
+            "error": {
+                "message": "An internal error occurred while generating the response.",
+                "type": "server_error",
+                "param": null,
+                "code": null,
+            }
+        }));
+    }
+}
+
+/// Cuts a JSON body in half; for a stream, the middle event's JSON.
+fn malform(mut chunks: Vec<Bytes>, streamed: bool) -> Vec<Bytes> {
+    let middle = if streamed {
+        chunks.len().saturating_sub(1) / 2
+    } else {
+        0
+    };
+    if let Some(chunk) = chunks.get_mut(middle) {
+        let text = chunk.strip_suffix(b"\n\n").unwrap_or(chunk);
+        let mut broken = text[..text.len() / 2].to_vec();
+        if streamed {
+            broken.extend_from_slice(b"\n\n");
+        }
+        *chunk = Bytes::from(broken);
+    }
+    chunks
+}
