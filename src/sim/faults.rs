@@ -168,7 +168,9 @@ pub enum Scripted {
     Ok,
     /// An error answer with this status, in Together's shape for it: 429 as
     /// the rate limiter sends it (one second's wait), 503 overloaded, 500,
-    /// 502, 524 with HTML, anything else with the generic error body.
+    /// 502, 524 with HTML, anything else from 400 up with the generic error
+    /// body. A status below 400 answers the request normally (still without
+    /// the limiter).
     Status(u16),
     /// This fault.
     Fault(FaultKind),

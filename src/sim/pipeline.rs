@@ -108,7 +108,9 @@ fn answer(
         return dispatch(state, &route, parts, body, ex.now);
     };
     let streaming = inference.as_ref().is_some_and(Inference::streaming);
-    match state.script.pop_front() {
+    let entry = state.script.pop_front();
+    ex.scripted = entry.is_some();
+    match entry {
         Some(Scripted::Ok) | None => {
             let tokens = inference.as_ref().map_or(0, Inference::tokens);
             match state.limiter.check(&key, &scope, limits, tokens, ex.now) {
@@ -128,14 +130,10 @@ fn answer(
             ex.fault = roll_fault(state, streaming);
         }
         Some(Scripted::Status(code)) if code >= 400 => {
-            ex.scripted = true;
             return scripted_status(state, ex, &scope, limits, code);
         }
-        Some(Scripted::Status(_)) => ex.scripted = true,
-        Some(Scripted::Fault(kind)) => {
-            ex.scripted = true;
-            ex.fault = Some(kind);
-        }
+        Some(Scripted::Status(_)) => {}
+        Some(Scripted::Fault(kind)) => ex.fault = Some(kind),
     }
     // Faults that replace the answer come before it, so a 503 has no side
     // effects (no file created, no job started).

@@ -31,7 +31,7 @@ pub struct RequestRecord {
     pub admitted: bool,
     /// The fault injected into its answer, if any.
     pub fault: Option<FaultKind>,
-    /// Whether its answer came from the script.
+    /// Whether it took an entry of the script.
     pub scripted: bool,
 }
 
