@@ -20,6 +20,7 @@ pub struct SimBody {
     chunks: VecDeque<Bytes>,
     sized: bool,
     cut: bool,
+    yielded: bool,
 }
 
 impl SimBody {
@@ -29,6 +30,7 @@ impl SimBody {
             chunks: VecDeque::from([bytes.into()]),
             sized: true,
             cut: false,
+            yielded: false,
         }
     }
 
@@ -38,6 +40,7 @@ impl SimBody {
             chunks: chunks.into(),
             sized: false,
             cut: false,
+            yielded: false,
         }
     }
 
@@ -47,6 +50,7 @@ impl SimBody {
             chunks: chunks.into(),
             sized: false,
             cut: true,
+            yielded: false,
         }
     }
 }
@@ -57,12 +61,19 @@ impl Body for SimBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ConnectionClosed>>> {
         if let Some(chunk) = self.chunks.pop_front() {
             return Poll::Ready(Some(Ok(Frame::data(chunk))));
         }
         if self.cut {
+            // Yield once first, so a server writes out what was sent before
+            // it drops the connection, instead of dropping it all unsent.
+            if !self.yielded {
+                self.yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             self.cut = false;
             return Poll::Ready(Some(Err(ConnectionClosed(()))));
         }
