@@ -627,7 +627,9 @@ async fn bad_input_gets_4xx_with_the_error_body() {
             .body(Full::new(Bytes::from_static(body)))
             .unwrap()
     };
-    let cases: Vec<(Request<Full<Bytes>>, StatusCode, Option<&str>)> = vec![
+    // (request, expected status, expected `param`)
+    type Case = (Request<Full<Bytes>>, StatusCode, Option<&'static str>);
+    let cases: Vec<Case> = vec![
         (raw(b"{not json"), StatusCode::BAD_REQUEST, None),
         (raw(b""), StatusCode::BAD_REQUEST, None),
         (raw(b"[1, 2]"), StatusCode::BAD_REQUEST, None),
