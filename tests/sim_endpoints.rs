@@ -13,7 +13,7 @@ use http_body_util::Full;
 use serde_json::{json, Value};
 use support::*;
 use tokio::time::sleep;
-use tower_together::sim::{embedding_for, reply_for, Simulator, DEFAULT_MODELS};
+use tower_together::sim::{embedding_for, reply_for, Fault, Simulator, DEFAULT_MODELS};
 
 #[tokio::test(start_paused = true)]
 async fn models_is_a_bare_array_of_model_objects() {
@@ -762,4 +762,62 @@ async fn bad_input_gets_4xx_with_the_error_body() {
     }
     // None of them was charged to the limiter.
     assert!(service.stats().requests().iter().all(|r| !r.admitted));
+}
+
+#[tokio::test(start_paused = true)]
+async fn files_upload_as_one_multipart_form() {
+    let service = Simulator::builder().service();
+    let form = "--b0undary\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch-api\r\n\
+                --b0undary\r\nContent-Disposition: form-data; name=\"file_name\"\r\n\r\nin.jsonl\r\n\
+                --b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\n\
+                Content-Type: application/octet-stream\r\n\r\n{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n\r\n--b0undary--\r\n";
+    let upload = Request::post("http://sim.test/v1/files/upload")
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", "multipart/form-data; boundary=b0undary")
+        .body(Full::new(Bytes::from(form)))
+        .unwrap();
+    let answer = send(&service, upload).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let file = answer.json();
+    assert_eq!(file["filename"], "in.jsonl");
+    assert_eq!(file["purpose"], "batch-api");
+    assert_eq!(file["LineCount"], 3);
+    assert_eq!(file["Processed"], true);
+    let id = file["id"].as_str().unwrap();
+    let preprocessed = send(
+        &service,
+        post(&format!("/v1/files/{id}/preprocess"), json!({})),
+    )
+    .await;
+    assert_eq!(preprocessed.json()["id"], id);
+
+    let broken = Request::post("http://sim.test/v1/files/upload")
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", "multipart/form-data; boundary=b0undary")
+        .body(Full::new(Bytes::from_static(b"--b0undary\r\ngarbage")))
+        .unwrap();
+    let answer = send(&service, broken).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    error_of(&answer);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stats_can_be_reset_mid_request() {
+    let service = Simulator::builder()
+        .fault(Fault::slow(1.0, Duration::from_secs(5)))
+        .service();
+    let slow = tokio::spawn({
+        let service = service.clone();
+        async move { send(&service, get("/v1/models")).await.status }
+    });
+    tokio::task::yield_now().await;
+    assert_eq!(service.stats().total_requests(), 1);
+    service.reset_stats();
+    assert_eq!(service.stats().total_requests(), 0);
+    // The request in flight finishes normally and is not counted again.
+    assert_eq!(slow.await.unwrap(), StatusCode::OK);
+    assert_eq!(service.stats().total_requests(), 0);
+    send(&service, get("/v1/models")).await;
+    assert_eq!(service.stats().total_requests(), 1);
+    assert_eq!(service.stats().faults()["slow"], 1);
 }

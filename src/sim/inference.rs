@@ -79,8 +79,10 @@ impl Inference {
             Inference::Rerank(_) => &[ModelKind::Rerank],
         };
         let model = serve_model(&state.config, self.model(), kinds)?;
-        if let Inference::Chat(chat) = self {
-            chat.check_context(model.context_length)?;
+        match self {
+            Inference::Chat(chat) => chat.check_context(model.context_length)?,
+            Inference::Completion(completion) => completion.check_context(model.context_length)?,
+            _ => {}
         }
         Ok(())
     }

@@ -190,7 +190,9 @@ impl Cell {
     fn charge(&mut self, now: Instant, rate: u32, cost: u64) {
         let interval = Cell::interval(rate);
         let tat = self.tat.max(now);
-        self.tat = tat + Duration::from_nanos(cost.saturating_mul(interval));
+        // Saturated costs end far in the future, never in a panic.
+        let charge = Duration::from_nanos(cost.saturating_mul(interval));
+        self.tat = tat.checked_add(charge).unwrap_or(tat);
     }
 
     fn remaining(&self, now: Instant, rate: u32, burst: u32) -> u64 {

@@ -86,7 +86,8 @@
 //! | `POST /v1/rerank` | `{object: "rerank", id, model, results: [{index, relevance_score, document?}], usage}` |
 //! | `GET /v1/models` | a bare array of `{id, object: "model", created, type, display_name, organization, context_length, pricing, …}` |
 //! | `POST /v1/files` | 302 with `Location` (a signed-URL look-alike on the simulator) and `X-Together-File-Id`; `PUT` the bytes there |
-//! | `GET /v1/files`, `GET/DELETE /v1/files/{id}`, `GET /v1/files/{id}/content` | `{data: [FileResponse]}`, `FileResponse` (`FileType`, `Processed`, `LineCount`), the raw bytes |
+//! | `POST /v1/files/upload` | the whole file as `multipart/form-data` (`purpose`, `file_name`, `file_type`, `file`): `FileResponse` |
+//! | `GET /v1/files`, `GET/DELETE /v1/files/{id}`, `GET /v1/files/{id}/content`, `POST /v1/files/{id}/preprocess` | `{data: [FileResponse]}`, `FileResponse` (`FileType`, `Processed`, `LineCount`), the raw bytes |
 //! | `POST/GET /v1/fine-tunes`, `GET /v1/fine-tunes/{id}`, `POST …/cancel`, `GET …/events` | jobs `pending` → `running` → `completed` on tokio time; beyond the capacity, 409 |
 //! | `POST/GET /v1/batches`, `GET /v1/batches/{id}`, `POST …/cancel` | `201 {job}`, a bare array, `BatchJob` with `progress`; once `COMPLETED`, an `output_file_id` with one line per `custom_id` |
 //!
@@ -139,6 +140,7 @@ mod faults;
 mod inference;
 mod limits;
 mod models;
+mod multipart;
 mod pipeline;
 mod router;
 mod server;

@@ -30,7 +30,8 @@ pub(crate) struct Outcome {
 
 /// What is known about a request as it goes through.
 struct Exchange {
-    index: usize,
+    /// The request's number in the stats.
+    number: usize,
     now: Instant,
     batch_errors: bool,
     budget: Budget,
@@ -44,11 +45,11 @@ pub(crate) fn process(
     state: &mut State,
     parts: &Parts,
     body: Result<Bytes, ApiError>,
-    index: usize,
+    number: usize,
 ) -> Outcome {
     let now = Instant::now();
     let mut exchange = Exchange {
-        index,
+        number,
         now,
         batch_errors: false,
         budget: Budget::full(state.config.limits),
@@ -87,14 +88,18 @@ fn answer(
     } else {
         None
     };
-    state.stats.requests[ex.index].key = key.clone();
+    if let Some(record) = state.stats.record(ex.number) {
+        record.key = key.clone();
+    }
     let body = body?;
     let inference = Inference::parse(&route, &body).transpose()?;
     let scope: Arc<str> = match &inference {
         Some(inference) => Arc::from(inference.model()),
         None => Arc::from(route.scope_label()),
     };
-    state.stats.requests[ex.index].model = Some(scope.clone());
+    if let Some(record) = state.stats.record(ex.number) {
+        record.model = Some(scope.clone());
+    }
     let limits = state.config.limits_for(&scope);
     if let Some(key) = &key {
         ex.budget = state.limiter.peek(key, &scope, limits, ex.now);
@@ -183,6 +188,14 @@ fn dispatch(
                 wall,
             )
         }
+        Route::FilesUpload => {
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            files::upload_form(state, content_type, &body, wall)
+        }
+        Route::FilePreprocess(id) => files::get(state, id),
         Route::FilesList => Ok(files::list(state)),
         Route::FileGet(id) => files::get(state, id),
         Route::FileDelete(id) => files::delete(state, id),
@@ -255,7 +268,9 @@ fn roll_fault(state: &mut State, streaming: bool) -> Option<FaultKind> {
 fn count_fault(state: &mut State, ex: &Exchange) {
     if let Some(kind) = ex.fault {
         *state.stats.faults.entry(kind.name()).or_insert(0) += 1;
-        state.stats.requests[ex.index].fault = Some(kind);
+        if let Some(record) = state.stats.record(ex.number) {
+            record.fault = Some(kind);
+        }
     }
 }
 
@@ -397,10 +412,11 @@ fn finish(state: &mut State, mut reply: Reply, ex: Exchange) -> Outcome {
     }
 
     let status = reply.status;
-    let record = &mut state.stats.requests[ex.index];
-    record.status = Some(status);
-    record.admitted = ex.admitted;
-    record.scripted = ex.scripted;
+    if let Some(record) = state.stats.record(ex.number) {
+        record.status = Some(status);
+        record.admitted = ex.admitted;
+        record.scripted = ex.scripted;
+    }
     if status == StatusCode::TOO_MANY_REQUESTS {
         state.stats.rate_limited += 1;
     }

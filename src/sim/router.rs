@@ -12,10 +12,13 @@ pub(crate) enum Route {
     Rerank,
     Models,
     FilesCreate,
+    /// `POST /v1/files/upload`: the whole file as `multipart/form-data`.
+    FilesUpload,
     FilesList,
     FileGet(String),
     FileDelete(String),
     FileContent(String),
+    FilePreprocess(String),
     /// The presigned upload URL `POST /files` redirects to.
     Upload(String),
     /// Where `response_format: "url"` images are served.
@@ -59,6 +62,8 @@ impl Route {
             ["models"] if get => Route::Models,
             ["files"] if post => Route::FilesCreate,
             ["files"] if get => Route::FilesList,
+            ["files", "upload"] if post => Route::FilesUpload,
+            ["files", f, "preprocess"] if post => Route::FilePreprocess(id(f)?),
             ["files", f] if get => Route::FileGet(id(f)?),
             ["files", f] if method == Method::DELETE => Route::FileDelete(id(f)?),
             ["files", f, "content"] if get => Route::FileContent(id(f)?),
@@ -103,6 +108,8 @@ impl Route {
         match self {
             Route::Models => "models",
             Route::FilesCreate
+            | Route::FilesUpload
+            | Route::FilePreprocess(_)
             | Route::FilesList
             | Route::FileGet(_)
             | Route::FileDelete(_)

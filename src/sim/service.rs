@@ -76,9 +76,7 @@ impl SimService {
 
     /// Forgets every counted request, 429 and fault (files and jobs stay).
     pub fn reset_stats(&self) {
-        let mut state = lock(&self.shared);
-        let started = state.stats.started();
-        state.stats = Stats::new(started);
+        lock(&self.shared).stats.reset();
     }
 }
 
@@ -106,9 +104,9 @@ where
         // The arrival is stamped here, before the body is read, so it is the
         // moment the client sent the request.
         let arrival = Instant::now();
-        let index = {
+        let number = {
             let mut state = lock(&self.shared);
-            state.stats.requests.push(RequestRecord {
+            state.stats.arrive(RequestRecord {
                 arrival,
                 method: request.method().clone(),
                 path: request.uri().path().to_owned(),
@@ -118,17 +116,16 @@ where
                 admitted: false,
                 fault: None,
                 scripted: false,
-            });
-            state.stats.requests.len() - 1
+            })
         };
         let shared = self.shared.clone();
         ResponseFuture {
-            inner: Box::pin(async move { Ok(serve(shared, request, index).await) }),
+            inner: Box::pin(async move { Ok(serve(shared, request, number).await) }),
         }
     }
 }
 
-async fn serve<B>(shared: Shared, request: Request<B>, index: usize) -> Response<SimBody>
+async fn serve<B>(shared: Shared, request: Request<B>, number: usize) -> Response<SimBody>
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -139,7 +136,7 @@ where
     let body = read_body(&parts.headers, body, max).await;
     let Outcome { response, delay } = {
         let mut state = lock(&shared);
-        pipeline::process(&mut state, &parts, body, index)
+        pipeline::process(&mut state, &parts, body, number)
     };
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;

@@ -51,6 +51,9 @@ pub struct RequestRecord {
 #[derive(Clone, Debug)]
 pub struct Stats {
     pub(crate) started: Instant,
+    /// How many records were forgotten by a reset: a request's number minus
+    /// this is its index.
+    forgotten: usize,
     pub(crate) requests: Vec<RequestRecord>,
     pub(crate) rate_limited: u64,
     pub(crate) faults: BTreeMap<&'static str, u64>,
@@ -60,10 +63,31 @@ impl Stats {
     pub(crate) fn new(started: Instant) -> Self {
         Stats {
             started,
+            forgotten: 0,
             requests: Vec::new(),
             rate_limited: 0,
             faults: BTreeMap::new(),
         }
+    }
+
+    /// Records a request; returns its number.
+    pub(crate) fn arrive(&mut self, record: RequestRecord) -> usize {
+        self.requests.push(record);
+        self.forgotten + self.requests.len() - 1
+    }
+
+    /// The record of request number `number`, unless a reset forgot it.
+    pub(crate) fn record(&mut self, number: usize) -> Option<&mut RequestRecord> {
+        let index = number.checked_sub(self.forgotten)?;
+        self.requests.get_mut(index)
+    }
+
+    /// Forgets every record and count; request numbers keep counting.
+    pub(crate) fn reset(&mut self) {
+        self.forgotten += self.requests.len();
+        self.requests.clear();
+        self.rate_limited = 0;
+        self.faults.clear();
     }
 
     /// When the simulator was built: second 0 of [`Stats::admitted_per_second`].

@@ -109,11 +109,14 @@ impl ChatRequest {
         let answer = self
             .max_tokens
             .unwrap_or_else(|| 1 + count_tokens(&self.prompt));
-        self.prompt_tokens + answer * self.n
+        self.prompt_tokens
+            .saturating_add(answer.saturating_mul(self.n))
     }
 
     pub(crate) fn check_context(&self, context_length: u32) -> Result<(), ApiError> {
-        let wanted = self.prompt_tokens + self.max_tokens.unwrap_or(0);
+        let wanted = self
+            .prompt_tokens
+            .saturating_add(self.max_tokens.unwrap_or(0));
         if wanted > u64::from(context_length) {
             return Err(ApiError::invalid_field(
                 "max_tokens",

@@ -48,6 +48,19 @@ impl CompletionRequest {
                 .unwrap_or_else(|| 1 + count_tokens(&self.prompt))
     }
 
+    /// 400 when the prompt and `max_tokens` do not fit the context.
+    pub(crate) fn check_context(&self, context_length: u32) -> Result<(), ApiError> {
+        let prompt = count_tokens(&self.prompt);
+        let wanted = prompt.saturating_add(self.max_tokens.unwrap_or(0));
+        if wanted > u64::from(context_length) {
+            return Err(ApiError::invalid_field(
+                "max_tokens",
+                format!("Input validation error: `inputs` tokens + `max_new_tokens` must be <= {context_length}. Given: {prompt} `inputs` tokens and {} `max_new_tokens`", self.max_tokens.unwrap_or(0)),
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn answer(&self, state: &mut State, now: Instant) -> Reply {
         if self.stream {
             Reply::events(self.chunks(state, now))

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::Reply;
 use crate::sim::errors::ApiError;
+use crate::sim::multipart;
 use crate::sim::router::UPLOAD_PREFIX;
 use crate::sim::state::State;
 use crate::sim::text::unix_seconds;
@@ -83,6 +84,48 @@ impl State {
     }
 }
 
+/// Checks a new file's fields and records it, still without content.
+fn announce<'a>(
+    state: &'a mut State,
+    fields: &Map<String, Value>,
+    now: SystemTime,
+) -> Result<&'a mut StoredFile, ApiError> {
+    let filename = super::required_str(fields, "file_name")?.to_owned();
+    let purpose = super::required_str(fields, "purpose")?.to_owned();
+    if !PURPOSES.contains(&purpose.as_str()) {
+        return Err(ApiError::invalid_field(
+            "purpose",
+            format!("`purpose` must be one of {}", PURPOSES.join(", ")),
+        ));
+    }
+    let file_type = match super::optional_str(fields, "file_type")? {
+        Some(t) => t.to_owned(),
+        None => filename
+            .rsplit('.')
+            .next()
+            .filter(|e| FILE_TYPES.contains(e))
+            .unwrap_or("jsonl")
+            .to_owned(),
+    };
+    if !FILE_TYPES.contains(&file_type.as_str()) {
+        return Err(ApiError::invalid_field(
+            "file_type",
+            format!("`file_type` must be one of {}", FILE_TYPES.join(", ")),
+        ));
+    }
+    let id = state.id("file-");
+    state.files.push(StoredFile {
+        id,
+        filename,
+        purpose,
+        file_type,
+        created: now,
+        content: None,
+    });
+    let at = state.files.len() - 1;
+    Ok(&mut state.files[at])
+}
+
 /// `POST /v1/files`: the fields come as a query string, a form body or a JSON
 /// body, whichever the client sends.
 pub(crate) fn create(
@@ -107,38 +150,7 @@ pub(crate) fn create(
             fields.insert(name, Value::String(value));
         }
     }
-    let filename = super::required_str(&fields, "file_name")?.to_owned();
-    let purpose = super::required_str(&fields, "purpose")?.to_owned();
-    if !PURPOSES.contains(&purpose.as_str()) {
-        return Err(ApiError::invalid_field(
-            "purpose",
-            format!("`purpose` must be one of {}", PURPOSES.join(", ")),
-        ));
-    }
-    let file_type = match super::optional_str(&fields, "file_type")? {
-        Some(t) => t.to_owned(),
-        None => filename
-            .rsplit('.')
-            .next()
-            .filter(|e| FILE_TYPES.contains(e))
-            .unwrap_or("jsonl")
-            .to_owned(),
-    };
-    if !FILE_TYPES.contains(&file_type.as_str()) {
-        return Err(ApiError::invalid_field(
-            "file_type",
-            format!("`file_type` must be one of {}", FILE_TYPES.join(", ")),
-        ));
-    }
-    let id = state.id("file-");
-    state.files.push(StoredFile {
-        id: id.clone(),
-        filename,
-        purpose,
-        file_type,
-        created: now,
-        content: None,
-    });
+    let id = announce(state, &fields, now)?.id.clone();
     let mut reply = Reply::raw(StatusCode::FOUND, "text/plain", Bytes::new());
     reply
         .headers
@@ -147,6 +159,37 @@ pub(crate) fn create(
         .headers
         .push((HeaderName::from_static("x-together-file-id"), id));
     Ok(reply)
+}
+
+/// `POST /v1/files/upload`: the fields and the file in one form.
+pub(crate) fn upload_form(
+    state: &mut State,
+    content_type: Option<&str>,
+    body: &Bytes,
+    now: SystemTime,
+) -> Result<Reply, ApiError> {
+    let boundary = content_type
+        .and_then(multipart::boundary)
+        .ok_or_else(|| ApiError::invalid("Expected a multipart/form-data body with a boundary"))?;
+    let parts = multipart::parse(body, boundary)
+        .ok_or_else(|| ApiError::invalid("The multipart/form-data body is malformed"))?;
+    let mut fields = Map::new();
+    let mut content = None;
+    for part in parts {
+        if part.name == "file" {
+            if let Some(filename) = part.filename {
+                fields.entry("file_name").or_insert(Value::String(filename));
+            }
+            content = Some(part.content);
+        } else {
+            let text = String::from_utf8_lossy(&part.content).into_owned();
+            fields.insert(part.name, Value::String(text));
+        }
+    }
+    let content = content.ok_or_else(|| ApiError::invalid_field("file", "`file` is required"))?;
+    let file = announce(state, &fields, now)?;
+    file.content = Some(content);
+    Ok(Reply::ok(&file.describe()))
 }
 
 /// `PUT /sim-upload/{id}`: the file's bytes, once.
