@@ -576,6 +576,8 @@ async fn wrong_or_missing_key_is_401_without_echoing_it() {
     error_of(&answer);
     // Refused keys are never recorded.
     assert!(service.stats().requests().iter().all(|r| r.key.is_none()));
+    let builder = Simulator::builder().api_key("sk-builder-secret");
+    assert!(!format!("{builder:?}").contains("sk-builder-secret"));
 }
 
 #[tokio::test(start_paused = true)]
@@ -590,6 +592,8 @@ async fn unknown_model_is_404_and_dedicated_model_is_400() {
     let error = error_of(&answer);
     assert_eq!(error["type"], "invalid_request_error");
     assert_eq!(error["code"], "model_not_found");
+    // The body's id is the request id a client would quote to support.
+    assert_eq!(answer.json()["id"], answer.header("x-request-id").unwrap());
 
     let answer = send(
         &service,

@@ -142,6 +142,7 @@ mod limits;
 mod models;
 mod multipart;
 mod pipeline;
+mod render;
 mod router;
 mod server;
 mod service;

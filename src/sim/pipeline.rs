@@ -8,15 +8,15 @@ use std::time::{Duration, UNIX_EPOCH};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderName, Response, StatusCode};
-use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::body::SimBody;
-use super::endpoints::{batches, files, fine_tunes, images, models, object, Payload, Reply};
+use super::endpoints::{batches, files, fine_tunes, images, models, object, Reply};
 use super::errors::{ApiError, BAD_GATEWAY_HTML, CLOUDFLARE_TIMEOUT_HTML};
 use super::faults::{FaultKind, Scripted};
 use super::inference::Inference;
 use super::limits::{Budget, Decision, Exhausted, Limits, RetryAfterStyle};
+use super::render;
 use super::router::Route;
 use super::service::{set_header, whole_seconds};
 use super::state::State;
@@ -32,6 +32,8 @@ pub(crate) struct Outcome {
 struct Exchange {
     /// The request's number in the stats.
     number: usize,
+    /// Sent as `x-request-id`, and as `id` in an error body.
+    request_id: String,
     now: Instant,
     batch_errors: bool,
     budget: Budget,
@@ -50,6 +52,7 @@ pub(crate) fn process(
     let now = Instant::now();
     let mut exchange = Exchange {
         number,
+        request_id: state.id(""),
         now,
         batch_errors: false,
         budget: Budget::full(state.config.limits),
@@ -61,7 +64,7 @@ pub(crate) fn process(
     match answer(state, parts, body, &mut exchange) {
         Ok(reply) => finish(state, reply, exchange),
         Err(error) => {
-            let reply = error_reply(state, &error, exchange.batch_errors);
+            let reply = error_reply(&error, exchange.batch_errors, &exchange.request_id);
             finish(state, reply, exchange)
         }
     }
@@ -369,47 +372,34 @@ fn status(code: u16) -> StatusCode {
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-fn error_reply(state: &mut State, error: &ApiError, batch_errors: bool) -> Reply {
+fn error_reply(error: &ApiError, batch_errors: bool, request_id: &str) -> Reply {
     if batch_errors {
         return Reply::json(error.status, &error.batch_body());
     }
-    let id = state.id("");
-    Reply::json(error.status, &error.body(&id))
+    Reply::json(error.status, &error.body(request_id))
 }
 
-/// Applies the fault that changes the answer's body, adds the headers,
-/// records the status.
-fn finish(state: &mut State, mut reply: Reply, ex: Exchange) -> Outcome {
-    let mut delay = None;
-    let mut cut = false;
-    let mut malformed = false;
-    let body_fault = matches!(
-        ex.fault,
-        Some(
-            FaultKind::Slow(_)
-                | FaultKind::Disconnect
-                | FaultKind::StreamError
-                | FaultKind::MalformedJson
-        )
-    );
-    // A body fault lands only on a successful answer; a request that failed
-    // anyway keeps its error and the fault is not counted.
+/// Lands the fault that changes the answer's body, records the status and
+/// renders the response.
+fn finish(state: &mut State, reply: Reply, ex: Exchange) -> Outcome {
+    // A body fault lands only on a successful answer (and a malformed-JSON
+    // one only on JSON); a request that failed anyway keeps its error and
+    // the fault is not counted.
     let json =
-        reply.content_type == "application/json" || reply.content_type == "text/event-stream";
-    let lands = match ex.fault {
-        Some(FaultKind::MalformedJson) => json,
-        _ => true,
-    };
-    if body_fault && lands && reply.status.is_success() {
+        reply.content_type == "application/json" || reply.content_type == render::EVENT_STREAM;
+    let landed = ex.fault.filter(|kind| match kind {
+        FaultKind::Slow(_) | FaultKind::Disconnect | FaultKind::StreamError => true,
+        FaultKind::MalformedJson => json,
+        _ => false,
+    });
+    let landed = landed.filter(|_| reply.status.is_success());
+    if landed.is_some() {
         count_fault(state, &ex);
-        match ex.fault {
-            Some(FaultKind::Slow(wait)) => delay = Some(wait),
-            Some(FaultKind::Disconnect) => cut = true,
-            Some(FaultKind::StreamError) => stream_error(&mut reply.payload),
-            Some(FaultKind::MalformedJson) => malformed = true,
-            _ => {}
-        }
     }
+    let delay = match landed {
+        Some(FaultKind::Slow(wait)) => Some(wait),
+        _ => None,
+    };
 
     let status = reply.status;
     if let Some(record) = state.stats.record(ex.number) {
@@ -421,25 +411,8 @@ fn finish(state: &mut State, mut reply: Reply, ex: Exchange) -> Outcome {
         state.stats.rate_limited += 1;
     }
 
-    let chunks = match reply.payload {
-        Payload::Bytes(bytes) => vec![bytes],
-        Payload::Events(events) => events_to_chunks(events),
-    };
-    let streamed = reply.content_type == "text/event-stream";
-    let chunks = if malformed {
-        malform(chunks, streamed)
-    } else {
-        chunks
-    };
-    let body = if cut {
-        SimBody::cut_off(first_half(chunks))
-    } else if streamed {
-        SimBody::chunked(chunks)
-    } else {
-        SimBody::full(chunks.into_iter().next().unwrap_or_default())
-    };
-
-    let mut response = Response::new(body);
+    let streamed = reply.content_type == render::EVENT_STREAM;
+    let mut response = Response::new(render::body(reply.payload, streamed, landed));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     set_header(headers, header::CONTENT_TYPE, reply.content_type);
@@ -451,13 +424,12 @@ fn finish(state: &mut State, mut reply: Reply, ex: Exchange) -> Outcome {
         header::DATE,
         &httpdate::fmt_http_date(state.wall(ex.now)),
     );
-    let request_id = state.id("");
     set_header(
         headers,
         HeaderName::from_static("x-request-id"),
-        &request_id,
+        &ex.request_id,
     );
-    rate_headers(headers, &ex.budget);
+    render::rate_headers(headers, &ex.budget);
     if let Some(retry_after) = &ex.retry_after {
         set_header(headers, header::RETRY_AFTER, retry_after);
     }
@@ -465,92 +437,4 @@ fn finish(state: &mut State, mut reply: Reply, ex: Exchange) -> Outcome {
         set_header(headers, name, &value);
     }
     Outcome { response, delay }
-}
-
-fn rate_headers(headers: &mut http::HeaderMap, budget: &Budget) {
-    let limits = budget.limits;
-    let pairs = [
-        (
-            "x-ratelimit-limit",
-            limits.requests_per_second().to_string(),
-        ),
-        (
-            "x-ratelimit-remaining",
-            budget.remaining_requests.to_string(),
-        ),
-        (
-            "x-ratelimit-reset",
-            format!("{:.3}", budget.reset.as_secs_f64()),
-        ),
-        ("x-tokenlimit-limit", limits.token_limit().to_string()),
-        (
-            "x-tokenlimit-remaining",
-            budget.remaining_tokens.to_string(),
-        ),
-    ];
-    for (name, value) in pairs {
-        set_header(headers, HeaderName::from_static(name), &value);
-    }
-}
-
-fn events_to_chunks(events: Vec<Value>) -> Vec<Bytes> {
-    let mut chunks: Vec<Bytes> = events
-        .iter()
-        .map(|e| Bytes::from(format!("data: {e}\n\n")))
-        .collect();
-    // An error event ends the stream without the sentinel, as Together's do.
-    let errored = events.last().is_some_and(|e| e.get("error").is_some());
-    if !errored {
-        chunks.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    }
-    chunks
-}
-
-/// The first half of the bytes of an answer, chunk boundaries kept.
-fn first_half(chunks: Vec<Bytes>) -> Vec<Bytes> {
-    let total: usize = chunks.iter().map(Bytes::len).sum();
-    let mut left = total / 2;
-    let mut kept = Vec::new();
-    for chunk in chunks {
-        if left == 0 {
-            break;
-        }
-        let take = left.min(chunk.len());
-        kept.push(chunk.slice(..take));
-        left -= take;
-    }
-    kept
-}
-
-/// Half the events, then an `error` object.
-fn stream_error(payload: &mut Payload) {
-    if let Payload::Events(events) = payload {
-        events.truncate(events.len() / 2);
-        events.push(json!({
-            "error": {
-                "message": "An internal error occurred while generating the response.",
-                "type": "server_error",
-                "param": null,
-                "code": null,
-            }
-        }));
-    }
-}
-
-/// Cuts a JSON body in half; for a stream, the middle event's JSON.
-fn malform(mut chunks: Vec<Bytes>, streamed: bool) -> Vec<Bytes> {
-    let middle = if streamed {
-        chunks.len().saturating_sub(1) / 2
-    } else {
-        0
-    };
-    if let Some(chunk) = chunks.get_mut(middle) {
-        let text = chunk.strip_suffix(b"\n\n").unwrap_or(chunk);
-        let mut broken = text[..text.len() / 2].to_vec();
-        if streamed {
-            broken.extend_from_slice(b"\n\n");
-        }
-        *chunk = Bytes::from(broken);
-    }
-    chunks
 }

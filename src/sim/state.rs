@@ -1,6 +1,7 @@
 //! The simulator's state, shared by every clone of its service.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +17,7 @@ use super::stats::Stats;
 use super::text::splitmix64;
 
 /// Everything the builder sets.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) keys: Vec<Arc<str>>,
     pub(crate) limits: Limits,
@@ -33,6 +34,23 @@ pub(crate) struct Config {
     pub(crate) embedding_dimension: usize,
     pub(crate) max_body_bytes: usize,
     pub(crate) models: Vec<SimModel>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Keys stay out of logs, even a simulator's.
+        f.debug_struct("Config")
+            .field("keys", &format_args!("[{} redacted]", self.keys.len()))
+            .field("limits", &self.limits)
+            .field("model_limits", &self.model_limits)
+            .field("retry_after", &self.retry_after)
+            .field("faults", &self.faults)
+            .field("script", &self.script)
+            .field("seed", &self.seed)
+            .field("fine_tune_capacity", &self.fine_tune_capacity)
+            .field("models", &self.models.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {

@@ -53,7 +53,7 @@ impl Reply {
     pub(crate) fn events(events: Vec<Value>) -> Reply {
         Reply {
             status: StatusCode::OK,
-            content_type: "text/event-stream",
+            content_type: super::render::EVENT_STREAM,
             payload: Payload::Events(events),
             headers: Vec::new(),
         }
