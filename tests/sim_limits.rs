@@ -125,7 +125,7 @@ async fn retry_after_in_seconds_is_honest_and_429s_charge_nothing() {
     assert_eq!(first.header("x-ratelimit-reset"), Some("1.000"));
 
     // Many refusals in a row do not push the next slot back.
-    for _ in 0..5 {
+    for i in 1..=5 {
         sleep(Duration::from_millis(100)).await;
         let refused = send(
             &service,
@@ -134,6 +134,8 @@ async fn retry_after_in_seconds_is_honest_and_429s_charge_nothing() {
         .await;
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(refused.header("retry-after"), Some("1"));
+        let reset = format!("{:.3}", 1.0 - 0.1 * f64::from(i));
+        assert_eq!(refused.header("x-ratelimit-reset"), Some(reset.as_str()));
         assert!(refused.header("date").is_some());
         let error = error_of(&refused);
         assert_eq!(error["type"], "dynamic_request_limited");
@@ -149,6 +151,10 @@ async fn retry_after_in_seconds_is_honest_and_429s_charge_nothing() {
     assert_eq!(
         service.stats().admitted_per_second(KEY, CHAT_MODEL),
         vec![1, 1]
+    );
+    assert_eq!(
+        service.stats().requests_per_second(KEY, CHAT_MODEL),
+        vec![6, 1]
     );
 }
 

@@ -138,7 +138,8 @@ pub(crate) struct Budget {
     pub(crate) limits: Limits,
     pub(crate) remaining_requests: u64,
     pub(crate) remaining_tokens: u64,
-    /// Time until the request budget is whole again.
+    /// Time until the request budget is whole again; on a 429, until the
+    /// refused request would be admitted.
     pub(crate) reset: Duration,
 }
 
@@ -254,9 +255,15 @@ impl Limiter {
         } else {
             Exhausted::Tokens
         };
+        let wait = request_wait.max(token_wait);
         Decision::Refused {
-            budget: budget(scope, limits, now),
-            wait: request_wait.max(token_wait),
+            // On a 429, `x-ratelimit-reset` is the suggested retry interval:
+            // the wait until this request would be admitted.
+            budget: Budget {
+                reset: wait,
+                ..budget(scope, limits, now)
+            },
+            wait,
             exhausted,
         }
     }

@@ -113,8 +113,8 @@
 //! `dynamic_token_limited` and `code: "rate_limit_exceeded"`, with
 //! `Retry-After` in the configured [`RetryAfterStyle`]. A 429 charges
 //! nothing. Every answer carries `x-ratelimit-limit`, `x-ratelimit-remaining`,
-//! `x-ratelimit-reset` (seconds until the request budget is whole again, as
-//! a decimal), `x-tokenlimit-limit`, `x-tokenlimit-remaining` and a `Date`
+//! `x-ratelimit-reset` (in seconds, as a decimal: until the request budget
+//! is whole again, or on a 429 until the request would have been admitted), `x-tokenlimit-limit`, `x-tokenlimit-remaining` and a `Date`
 //! from the simulator's clock (the real time at build, then moved by tokio's
 //! clock, so paused time moves it too).
 //!

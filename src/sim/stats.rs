@@ -128,8 +128,18 @@ impl Stats {
     /// The requests admitted for `key` and `model` in each whole second since
     /// [`Stats::started`]: entry `i` counts `[started + i s, started + (i+1) s)`.
     pub fn admitted_per_second(&self, key: &str, model: &str) -> Vec<u64> {
+        self.per_second(self.scope(key, model).filter(|r| r.admitted))
+    }
+
+    /// Like [`Stats::admitted_per_second`], but counting every request that
+    /// arrived, refused ones included.
+    pub fn requests_per_second(&self, key: &str, model: &str) -> Vec<u64> {
+        self.per_second(self.scope(key, model))
+    }
+
+    fn per_second<'a>(&self, records: impl Iterator<Item = &'a RequestRecord>) -> Vec<u64> {
         let mut counts = Vec::new();
-        for record in self.scope(key, model).filter(|r| r.admitted) {
+        for record in records {
             let second = (record.arrival - self.started).as_secs() as usize;
             if counts.len() <= second {
                 counts.resize(second + 1, 0);
