@@ -155,10 +155,20 @@ impl Fault {
 /// a test knows exactly what each request gets.
 ///
 /// ```
-/// use tower_together::sim::{Scripted, FaultKind};
+/// use tower_together::sim::{FaultKind, Scripted, Simulator};
 ///
-/// let script = [Scripted::Status(503), Scripted::Status(429), Scripted::Ok];
-/// # let _ = (script, Scripted::Fault(FaultKind::Disconnect));
+/// // The first request gets 503, the second 429, the third goes through,
+/// // the fourth loses its connection half way.
+/// let service = Simulator::builder()
+///     .script([
+///         Scripted::Status(503),
+///         Scripted::Status(429),
+///         Scripted::Ok,
+///         Scripted::Fault(FaultKind::Disconnect),
+///     ])
+///     .service();
+/// // More can be appended while it runs.
+/// service.script([Scripted::Status(500)]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -102,7 +102,9 @@ impl SimModel {
     }
 }
 
-/// The models served unless the builder is told otherwise.
+/// The models served unless the builder is told otherwise, as
+/// `(id, kind, serverless)`. The one that is not serverless is listed by
+/// `GET /models` but answers 400 `model_not_available`.
 pub const DEFAULT_MODELS: &[(&str, ModelKind, bool)] = &[
     (
         "meta-llama/Llama-3.3-70B-Instruct-Turbo",

@@ -72,6 +72,11 @@ impl Simulator {
         self.service.script(outcomes);
     }
 
+    /// Forgets every counted request, 429 and fault (files and jobs stay).
+    pub fn reset_stats(&self) {
+        self.service.reset_stats();
+    }
+
     /// Stops accepting, closes every connection and waits until it is done.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
