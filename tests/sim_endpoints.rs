@@ -825,3 +825,20 @@ async fn stats_can_be_reset_mid_request() {
     assert_eq!(service.stats().total_requests(), 1);
     assert_eq!(service.stats().faults()["slow"], 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_ends_gets_408_not_a_hang() {
+    use tower::ServiceExt;
+    let service = Simulator::builder().service();
+    let never = futures_util::stream::pending::<
+        Result<http_body::Frame<Bytes>, std::convert::Infallible>,
+    >();
+    let request = Request::post("http://sim.test/v1/chat/completions")
+        .header("authorization", format!("Bearer {KEY}"))
+        .body(http_body_util::StreamBody::new(never))
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(start.elapsed(), Duration::from_secs(30));
+}

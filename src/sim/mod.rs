@@ -129,7 +129,9 @@
 //! # Bad input
 //!
 //! Malformed JSON, missing fields and wrong types get 400 with the error
-//! body (`param` names the field); a body over the size limit gets 413.
+//! body (`param` names the field); a body over the size limit gets 413; a
+//! body that stops arriving gets 408 after 30 s, and hyper drops a client that
+//! never finishes its headers.
 //! Nothing a client sends makes the simulator panic or hang.
 
 mod body;

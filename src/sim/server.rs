@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -112,7 +112,10 @@ async fn accept(listener: TcpListener, service: SimService, mut stopped: watch::
                     });
                     // Errors here are the client's doing (or a disconnect
                     // fault); the connection is simply over.
+                    // The timer lets hyper drop a client that never
+                    // finishes its headers (after 30 s).
                     let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
                         .serve_connection(TokioIo::new(stream), serve)
                         .await;
                 });

@@ -144,6 +144,9 @@ where
     response
 }
 
+/// How long a request body may take to arrive.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Reads a body of at most `max` bytes: a larger one is refused without
 /// reading it all, a broken one is a 400.
 async fn read_body<B>(headers: &HeaderMap, body: B, max: usize) -> Result<Bytes, ApiError>
@@ -158,7 +161,17 @@ where
     if declared.is_some_and(|len| len > max as u64) {
         return Err(ApiError::too_large(max));
     }
-    match Limited::new(body, max).collect().await {
+    // A client that stops sending half way gets an answer, not a connection
+    // held open for ever.
+    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max).collect()).await;
+    let Ok(collected) = collected else {
+        return Err(ApiError::new(
+            http::StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "Timed out reading the request body",
+        ));
+    };
+    match collected {
         Ok(collected) => {
             let mut buf = collected.aggregate();
             Ok(buf.copy_to_bytes(buf.remaining()))
