@@ -105,7 +105,7 @@ where
                 StateProj::Calling { future, scope } => {
                     let result = ready!(future.poll(cx));
                     if let Ok(response) = &result {
-                        learn(&scope, response);
+                        learn(scope, response);
                     }
                     return Poll::Ready(result);
                 }
