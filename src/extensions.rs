@@ -1,7 +1,7 @@
 //! Request extensions through which the layers talk to each other.
 //!
 //! The layers never call each other: whoever builds a request (the typed
-//! [`Together`](crate::Together) client, or your own code) tags it with these
+//! `Together` client, or your own code) tags it with these
 //! values in [`http::Extensions`], and each layer reads the ones it cares about.
 //! Every extension is optional; without it a layer falls back to a default
 //! taken from the request itself (its path, method and headers).

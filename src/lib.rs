@@ -1,6 +1,64 @@
 //! Composable tower middleware for clients of Together AI's API.
 //!
-//! (Crate docs are written with the layers; see README.md.)
+//! Three separate layers, each useful alone over any
+//! `Service<http::Request<B>>` with `B: Clone`:
+//!
+//! - [`RateLimitLayer`]: shared, fair, per-scope pacing ([`rate_limit`]);
+//! - [`RetryAfterLayer`]: resend on 429 after `Retry-After` + jitter
+//!   ([`retry_after`]);
+//! - [`BackoffLayer`]: resend on 5xx / transport errors with exponential
+//!   backoff ([`backoff`]).
+//!
+//! Stack them in this order (outermost first), so every attempt pays for its
+//! slot and the limiter sees every 429:
+//!
+//! ```text
+//!  BackoffLayer      5xx / transport: exponential backoff + jitter
+//!    ▼
+//!  RetryAfterLayer   429: wait Retry-After (+ jitter), resend
+//!    ▼
+//!  RateLimitLayer    shared, fair, per-scope pacing; pauses a scope on 429
+//!    ▼
+//!  HTTP transport    hyper-util client, or any Service
+//! ```
+//!
+//! The layers talk through request [`extensions`], never through each other.
+//!
+//! # Example
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//! use tower_together::{BackoffLayer, Quota, RateLimitLayer, RetryAfterLayer};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let transport = service_fn(|_req: http::Request<String>| async {
+//!     Ok::<_, Infallible>(http::Response::new(String::from("{}")))
+//! });
+//! let client = ServiceBuilder::new()
+//!     .layer(BackoffLayer::new())
+//!     .layer(RetryAfterLayer::new())
+//!     .layer(RateLimitLayer::new(Quota::per_second(5)))
+//!     .service(transport);
+//!
+//! let request = http::Request::post("https://api.together.ai/v1/chat/completions")
+//!     .body(String::from("{}"))
+//!     .unwrap();
+//! let response = client.oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), 200);
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `client` | yes | the typed Together client's dependencies |
+//! | `sim` | no | a Together look-alike server for tests |
+//!
+//! All waiting goes through `tokio::time`, so `tokio::time::pause()` drives
+//! every clock in tests.
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -10,11 +68,21 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod backoff;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
 pub mod endpoint;
 pub mod extensions;
+pub mod rate_limit;
+pub mod retry_after;
+
+mod jitter;
+mod wait_hint;
+
+pub use backoff::BackoffLayer;
+pub use rate_limit::{Quota, RateLimitLayer};
+pub use retry_after::RetryAfterLayer;
 
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

@@ -11,7 +11,8 @@ use super::error::Error;
 use super::helpers::fine_tune_cap::FineTuneGate;
 use super::transport::{self, HttpService};
 use super::{ApiKey, BaseUrl, Config, Shared, Together, DEFAULT_BASE_URL};
-use crate::BoxError;
+use crate::endpoint::Endpoint;
+use crate::{BackoffLayer, BoxError, Quota, RateLimitLayer, RetryAfterLayer};
 
 /// Builds a [`Together`] client.
 ///
@@ -44,6 +45,9 @@ pub struct TogetherBuilder {
     base_url: Option<String>,
     connect_timeout: Duration,
     attempt_timeout: Duration,
+    rate_limit: Option<RateLimitLayer>,
+    retry_after: RetryAfterLayer,
+    backoff: BackoffLayer,
     config: Config,
 }
 
@@ -54,6 +58,9 @@ impl fmt::Debug for TogetherBuilder {
             .field("base_url", &self.base_url)
             .field("connect_timeout", &self.connect_timeout)
             .field("attempt_timeout", &self.attempt_timeout)
+            .field("rate_limit", &self.rate_limit)
+            .field("retry_after", &self.retry_after)
+            .field("backoff", &self.backoff)
             .field("config", &self.config)
             .finish()
     }
@@ -73,6 +80,9 @@ impl TogetherBuilder {
             base_url: None,
             connect_timeout: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(60),
+            rate_limit: None,
+            retry_after: RetryAfterLayer::new(),
+            backoff: BackoffLayer::new(),
             config: Config::default(),
         }
     }
@@ -100,6 +110,47 @@ impl TogetherBuilder {
     /// Retries get a fresh timeout each.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The rate limiter (default [`RateLimitLayer::together()`], the preset).
+    /// Every clone of the client shares it; pass clones of one layer to
+    /// several builders to share one budget between clients of one key.
+    pub fn rate_limit(mut self, layer: RateLimitLayer) -> Self {
+        self.rate_limit = Some(layer);
+        self
+    }
+
+    /// Paces one model by `quota` (on top of the current rate limiter).
+    pub fn model_quota(mut self, model: impl Into<Arc<str>>, quota: Quota) -> Self {
+        let layer = self.rate_limit.take().unwrap_or_else(RateLimitLayer::together);
+        self.rate_limit = Some(layer.model_quota(model, quota));
+        self
+    }
+
+    /// Paces one endpoint class by `quota` (on top of the current rate limiter).
+    pub fn endpoint_quota(mut self, endpoint: Endpoint, quota: Quota) -> Self {
+        let layer = self.rate_limit.take().unwrap_or_else(RateLimitLayer::together);
+        self.rate_limit = Some(layer.endpoint_quota(endpoint, quota));
+        self
+    }
+
+    /// The 429 retry layer (default [`RetryAfterLayer::new()`]).
+    pub fn retry_after(mut self, layer: RetryAfterLayer) -> Self {
+        self.retry_after = layer;
+        self
+    }
+
+    /// The 5xx / transport backoff layer (default [`BackoffLayer::new()`]).
+    pub fn backoff(mut self, layer: BackoffLayer) -> Self {
+        self.backoff = layer;
+        self
+    }
+
+    /// Sets `max_retries` of both retry layers (0 turns retries off).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.retry_after = self.retry_after.max_retries(retries);
+        self.backoff = self.backoff.max_retries(retries);
         self
     }
 
@@ -240,12 +291,20 @@ impl TogetherBuilder {
         }
     }
 
-    /// The HTTP layers over `transport`.
+    /// The HTTP layers over `transport`: backoff, 429 retry, rate limit,
+    /// per-attempt timeout, outermost first.
     fn stack(&self, transport: HttpService) -> HttpService {
-        let timed = tower::ServiceBuilder::new()
+        let rate_limit = self
+            .rate_limit
+            .clone()
+            .unwrap_or_else(RateLimitLayer::together);
+        let stack = tower::ServiceBuilder::new()
+            .layer(self.backoff)
+            .layer(self.retry_after)
+            .layer(rate_limit)
             .timeout(self.attempt_timeout)
             .service(transport);
-        transport::erase(timed)
+        transport::erase(stack)
     }
 
     fn finish(self, http: HttpService, api_key: Option<ApiKey>) -> Result<Together, Error> {

@@ -1,0 +1,115 @@
+//! The state every clone of a rate-limited service shares: the configured
+//! quotas and one [`Scope`] per (API key, endpoint class, model).
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use http::HeaderValue;
+use tokio::time::Instant;
+
+use super::scope::Scope;
+use super::Quota;
+use crate::endpoint::Endpoint;
+use crate::extensions::Model;
+
+/// What a limiter is configured with. Cheap to clone; only read after build.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) default_quota: Quota,
+    pub(crate) endpoint_quotas: Vec<(Endpoint, Quota)>,
+    pub(crate) model_quotas: HashMap<Arc<str>, Quota>,
+    /// How long a 429 without a wait hint pauses its scope.
+    pub(crate) default_pause: Duration,
+    /// The longest pause a 429 may impose, whatever its headers say.
+    pub(crate) max_pause: Duration,
+}
+
+impl Config {
+    pub(crate) fn new(default_quota: Quota) -> Config {
+        Config {
+            default_quota,
+            endpoint_quotas: Vec::new(),
+            model_quotas: HashMap::new(),
+            default_pause: Duration::from_secs(1),
+            max_pause: Duration::from_secs(60),
+        }
+    }
+
+    /// Most specific first: model, then endpoint class, then the default.
+    pub(crate) fn quota_for(&self, key: &ScopeKey) -> Quota {
+        if let Some(quota) = key
+            .model
+            .as_ref()
+            .and_then(|m| self.model_quotas.get(m.as_str()))
+        {
+            return *quota;
+        }
+        self.endpoint_quotas
+            .iter()
+            .find(|(endpoint, _)| *endpoint == key.endpoint)
+            .map_or(self.default_quota, |(_, quota)| *quota)
+    }
+}
+
+/// Which budget a request draws from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ScopeKey {
+    /// One-way fingerprint of the API key (0 when the request has none).
+    pub(crate) api_key: u64,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) model: Option<Model>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    pub(crate) config: Config,
+    scopes: RwLock<HashMap<ScopeKey, Arc<Scope>>>,
+    /// Keyed with process-random keys: the fingerprint of an API key cannot
+    /// be looked up in a table, and it never leaves the process.
+    key_hasher: std::collections::hash_map::RandomState,
+}
+
+impl Limiter {
+    pub(crate) fn new(config: Config) -> Limiter {
+        Limiter {
+            config,
+            scopes: RwLock::new(HashMap::new()),
+            key_hasher: Default::default(),
+        }
+    }
+
+    pub(crate) fn fingerprint(&self, authorization: &HeaderValue) -> u64 {
+        self.key_hasher.hash_one(authorization.as_bytes())
+    }
+
+    /// The scope for `key`, created on first use with its quota.
+    pub(crate) fn scope(&self, key: &ScopeKey) -> Arc<Scope> {
+        if let Some(scope) = self
+            .scopes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+        {
+            return scope.clone();
+        }
+        let quota = self.config.quota_for(key);
+        self.scopes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Scope::new(quota, Instant::now())))
+            .clone()
+    }
+
+    /// Every scope seen so far with its quota and current waiters.
+    pub(crate) fn snapshot(&self) -> Vec<(ScopeKey, Quota, usize)> {
+        self.scopes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(key, scope)| (key.clone(), scope.quota(), scope.waiting()))
+            .collect()
+    }
+}

@@ -1,0 +1,320 @@
+//! One scope's pacing state: GCRA arithmetic on atomics, plus a FIFO of
+//! waiters behind a lock that only waiting requests touch.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
+
+use super::limiter::ScopeKey;
+use super::Quota;
+
+/// A scope's shared state. Every request of one (key, endpoint, model) goes
+/// through the same `Scope`, whichever service clone it came from.
+///
+/// Times are nanoseconds since `epoch` on tokio's clock, so the hot path is
+/// a compare-and-swap on one `u64`: a request that finds nobody waiting and
+/// room in the bucket never takes the lock.
+#[derive(Debug)]
+pub(crate) struct Scope {
+    epoch: Instant,
+    quota: Quota,
+    interval: u64,
+    tolerance: u64,
+    /// Theoretical arrival time (GCRA): when the bucket would be empty again
+    /// if nothing more were sent. Grants are arithmetic on it, so a late
+    /// timer wake-up does not cost throughput.
+    tat: AtomicU64,
+    /// No grant before this time (set by a 429).
+    paused_until: AtomicU64,
+    /// Length of `queue.waiters`, readable without the lock: while anyone
+    /// waits, newcomers queue behind them instead of taking the fast path.
+    queued: AtomicUsize,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// Waiters in arrival order; ids increase front to back. Dropped waiters
+    /// are marked and skipped, so a drop costs a binary search, not a shift.
+    waiters: VecDeque<Waiter>,
+    next_id: u64,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    id: u64,
+    waker: Option<Waker>,
+    cancelled: bool,
+}
+
+impl Queue {
+    fn drop_cancelled_front(&mut self) {
+        while self.waiters.front().is_some_and(|w| w.cancelled) {
+            self.waiters.pop_front();
+        }
+    }
+
+    fn position(&self, id: u64) -> Option<usize> {
+        self.waiters.binary_search_by_key(&id, |w| w.id).ok()
+    }
+
+    /// The new head must take over the timer: its waker, to wake it.
+    fn head_waker(&mut self) -> Option<Waker> {
+        self.drop_cancelled_front();
+        self.waiters.front_mut().and_then(|w| w.waker.take())
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Scope {
+    pub(crate) fn new(quota: Quota, now: Instant) -> Scope {
+        let interval = nanos(quota.emission_interval());
+        Scope {
+            epoch: now,
+            quota,
+            interval,
+            tolerance: interval.saturating_mul(u64::from(quota.burst_size() - 1)),
+            // A full bucket: `burst` units may go at once.
+            tat: AtomicU64::new(0),
+            paused_until: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+            queue: Mutex::default(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        nanos(Instant::now().saturating_duration_since(self.epoch))
+    }
+
+    fn instant(&self, at: u64) -> Instant {
+        self.epoch
+            .checked_add(Duration::from_nanos(at))
+            .unwrap_or_else(|| self.epoch + Duration::from_secs(86_400 * 365 * 30))
+    }
+
+    /// GCRA with a weighted cost. A cost above the burst waits until the
+    /// bucket is full, then goes and leaves the scope in debt, so it is never
+    /// refused. On refusal, the earliest time it could go.
+    fn grant(&self, now: u64, cost: u32) -> Result<(), u64> {
+        let need = u64::from(cost.min(self.quota.burst_size()));
+        // A waiter woken late by the timer (tokio's wheel has 1 ms ticks) may
+        // keep up to half an interval of its lateness: the schedule continues
+        // from the theoretical time instead of slipping to `now`. Less than
+        // one interval, so a window of whole intervals still admits at most
+        // rate × window + burst.
+        let slack = self.interval / 2;
+        let charge = self.interval.saturating_mul(u64::from(cost));
+        let mut tat = self.tat.load(Ordering::Acquire);
+        loop {
+            let conforming_at = tat
+                .saturating_add(self.interval.saturating_mul(need - 1))
+                .saturating_sub(self.tolerance);
+            let allowed_at = conforming_at.max(self.paused_until.load(Ordering::Acquire));
+            if now < allowed_at {
+                return Err(allowed_at);
+            }
+            let next = tat.max(now.saturating_sub(slack)).saturating_add(charge);
+            match self
+                .tat
+                .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => tat = actual,
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Every mutation of the queue is complete before anything can panic,
+        // so a poisoned lock still guards a consistent queue.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Grants `cost` at once if nobody is waiting and the quota allows.
+    pub(crate) fn try_acquire(&self, cost: u32) -> bool {
+        self.queued.load(Ordering::Acquire) == 0 && self.grant(self.now(), cost).is_ok()
+    }
+
+    /// Stops every grant in this scope until `until` (a 429 was seen), then
+    /// resumes at the quota's rate rather than with a burst: the server's
+    /// window state is unknown after a 429.
+    pub(crate) fn pause_until(&self, until: Instant) {
+        let until = nanos(until.saturating_duration_since(self.epoch));
+        self.paused_until.fetch_max(until, Ordering::AcqRel);
+        self.tat
+            .fetch_max(until.saturating_add(self.tolerance), Ordering::AcqRel);
+    }
+
+    /// The quota this scope paces by.
+    pub(crate) fn quota(&self) -> Quota {
+        self.quota
+    }
+
+    /// How many requests wait in this scope now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.lock().waiters.iter().filter(|w| !w.cancelled).count()
+    }
+
+    /// Polls for a grant of `cost`, joining the queue on first poll.
+    ///
+    /// Only the head of the queue sleeps on a timer; the others sleep until
+    /// the head, once granted, wakes its successor. So a scope with 10 000
+    /// waiters has one timer, not 10 000.
+    fn poll_acquire(
+        &self,
+        cost: u32,
+        slot: &mut Option<u64>,
+        sleep: &mut Option<Pin<Box<Sleep>>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        loop {
+            let now = self.now();
+            let mut queue = self.lock();
+            let id = match *slot {
+                Some(id) => id,
+                None => {
+                    if queue.waiters.is_empty() && self.grant(now, cost).is_ok() {
+                        return Poll::Ready(());
+                    }
+                    let id = queue.next_id;
+                    queue.next_id += 1;
+                    queue.waiters.push_back(Waiter {
+                        id,
+                        waker: Some(cx.waker().clone()),
+                        cancelled: false,
+                    });
+                    self.queued.store(queue.waiters.len(), Ordering::Release);
+                    *slot = Some(id);
+                    id
+                }
+            };
+            queue.drop_cancelled_front();
+            if queue.waiters.front().map(|w| w.id) != Some(id) {
+                if let Some(at) = queue.position(id) {
+                    set_waker(&mut queue.waiters[at].waker, cx);
+                }
+                return Poll::Pending;
+            }
+            match self.grant(now, cost) {
+                Ok(()) => {
+                    queue.waiters.pop_front();
+                    *slot = None;
+                    let next = queue.head_waker();
+                    self.queued.store(queue.waiters.len(), Ordering::Release);
+                    drop(queue);
+                    if let Some(next) = next {
+                        next.wake();
+                    }
+                    return Poll::Ready(());
+                }
+                Err(at) => {
+                    if let Some(head) = queue.waiters.front_mut() {
+                        set_waker(&mut head.waker, cx);
+                    }
+                    drop(queue);
+                    let at = self.instant(at);
+                    let sleep = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                    if sleep.deadline() != at {
+                        sleep.as_mut().reset(at);
+                    }
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    // The deadline passed while we computed it: try again.
+                }
+            }
+        }
+    }
+
+    /// A waiter gave up: free its place, and hand the timer on if it was
+    /// the head.
+    fn cancel(&self, id: u64) {
+        let mut queue = self.lock();
+        let Some(at) = queue.position(id) else {
+            return;
+        };
+        if at == 0 {
+            queue.waiters.pop_front();
+            let next = queue.head_waker();
+            self.queued.store(queue.waiters.len(), Ordering::Release);
+            drop(queue);
+            if let Some(next) = next {
+                next.wake();
+            }
+        } else {
+            queue.waiters[at].cancelled = true;
+            queue.waiters[at].waker = None;
+        }
+    }
+}
+
+fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(waker) if waker.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+/// A handle's view of a scope. Requests clone this (per-handle) `Arc`, not
+/// the shared scope's, so under contention the shared scope's cache line is
+/// touched by the grant alone.
+#[derive(Debug)]
+pub(crate) struct ScopeRef {
+    pub(crate) key: ScopeKey,
+    pub(crate) scope: Arc<Scope>,
+}
+
+/// One request's place in a scope: a future that resolves once the request
+/// may go. Dropping it before then gives the place back.
+#[derive(Debug)]
+pub(crate) struct Acquire {
+    scope: Arc<ScopeRef>,
+    cost: u32,
+    id: Option<u64>,
+    /// Boxed, and only created for the head of the queue: waiters behind it
+    /// stay small.
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Acquire {
+    pub(crate) fn new(scope: Arc<ScopeRef>, cost: u32) -> Acquire {
+        Acquire {
+            scope,
+            cost: cost.max(1),
+            id: None,
+            sleep: None,
+        }
+    }
+
+    pub(crate) fn scope(&self) -> &Arc<ScopeRef> {
+        &self.scope
+    }
+}
+
+impl Future for Acquire {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.scope
+            .scope
+            .poll_acquire(this.cost, &mut this.id, &mut this.sleep, cx)
+    }
+}
+
+impl Drop for Acquire {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.scope.scope.cancel(id);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The three layers stacked in the documented order, over a double that
+//! enforces a rate limit the way Together does.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use support::{chat, Throttled};
+use tokio::time::Instant;
+use tower::{ServiceBuilder, ServiceExt};
+use tower_together::{BackoffLayer, Quota, RateLimitLayer, RetryAfterLayer};
+
+async fn run(server: Throttled, quota: Quota, requests: usize) -> (Vec<u16>, Duration) {
+    let client = ServiceBuilder::new()
+        .layer(BackoffLayer::new())
+        .layer(RetryAfterLayer::new())
+        .layer(RateLimitLayer::new(quota))
+        .service(server);
+    let start = Instant::now();
+    let calls = (0..requests).map(|i| {
+        let client = client.clone();
+        tokio::spawn(async move { client.oneshot(chat(i)).await.unwrap().status().as_u16() })
+    });
+    let statuses = join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    (statuses, start.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_right_quota_finishes_every_request_without_a_single_429() {
+    let server = Throttled::new(5, 17);
+    let (statuses, elapsed) = run(server.clone(), Quota::per_second(5), 200).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let (admitted, too_many, failed) = server.counts();
+    assert_eq!(
+        too_many, 0,
+        "the limiter should keep the server from ever saying 429"
+    );
+    assert_eq!(admitted, 200 + failed, "each 503 was resent once");
+    // 200 + retries at 5/s after a burst of 5: about 40 s plus the backoffs.
+    assert!(elapsed <= Duration::from_secs(45), "{elapsed:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quota_twice_too_high_still_lets_no_429_reach_the_caller() {
+    let server = Throttled::new(5, 0);
+    let (statuses, _) = run(server.clone(), Quota::per_second(10), 200).await;
+    let failures = statuses.iter().filter(|s| **s != 200).count();
+    assert_eq!(failures, 0, "{statuses:?}");
+    let (admitted, too_many, _) = server.counts();
+    assert_eq!(admitted, 200);
+    // Each 429 pauses the whole scope, so they stay rare.
+    assert!(too_many < 60, "{too_many} 429s");
+}
