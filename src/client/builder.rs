@@ -123,14 +123,20 @@ impl TogetherBuilder {
 
     /// Paces one model by `quota` (on top of the current rate limiter).
     pub fn model_quota(mut self, model: impl Into<Arc<str>>, quota: Quota) -> Self {
-        let layer = self.rate_limit.take().unwrap_or_else(RateLimitLayer::together);
+        let layer = self
+            .rate_limit
+            .take()
+            .unwrap_or_else(RateLimitLayer::together);
         self.rate_limit = Some(layer.model_quota(model, quota));
         self
     }
 
     /// Paces one endpoint class by `quota` (on top of the current rate limiter).
     pub fn endpoint_quota(mut self, endpoint: Endpoint, quota: Quota) -> Self {
-        let layer = self.rate_limit.take().unwrap_or_else(RateLimitLayer::together);
+        let layer = self
+            .rate_limit
+            .take()
+            .unwrap_or_else(RateLimitLayer::together);
         self.rate_limit = Some(layer.endpoint_quota(endpoint, quota));
         self
     }

@@ -15,11 +15,14 @@ use crate::client::{Error, Together};
 /// The longest `custom_id` Together accepts.
 const MAX_CUSTOM_ID: usize = 64;
 
+/// A progress callback.
+type OnProgress = Arc<dyn Fn(&BatchJob) + Send + Sync>;
+
 /// Options of [`Together::run_batch`].
 #[derive(Clone, Default)]
 pub struct BatchOptions {
     poll_interval: Option<Duration>,
-    on_progress: Option<Arc<dyn Fn(&BatchJob) + Send + Sync>>,
+    on_progress: Option<OnProgress>,
     file_name: Option<String>,
 }
 
