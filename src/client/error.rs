@@ -122,6 +122,12 @@ impl Error {
         )
     }
 
+    /// A 2xx answer that is not what the endpoint returns, for a reason
+    /// other than JSON syntax (too large, missing items...).
+    pub(crate) fn unexpected(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Decode, message)
+    }
+
     /// A stream's `error` object, or any JSON error body, scrubbed of `secret`.
     pub(crate) fn from_error_json(value: &serde_json::Value, secret: Option<&str>) -> Self {
         let mut error = Error::new(ErrorKind::Stream, String::new());

@@ -232,13 +232,13 @@ impl BaseUrl {
     fn resolve(&self, location: &str) -> Result<Uri, Error> {
         let uri: Uri = location
             .parse()
-            .map_err(|_| Error::invalid_request("the upload URL is not a valid URL"))?;
+            .map_err(|_| Error::unexpected("the upload URL is not a valid URL"))?;
         if uri.scheme().is_some() {
             return Ok(uri);
         }
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         if !path.starts_with('/') {
-            return Err(Error::invalid_request("the upload URL is not absolute"));
+            return Err(Error::unexpected("the upload URL is not absolute"));
         }
         Uri::builder()
             .scheme(self.scheme.clone())

@@ -174,7 +174,7 @@ impl Together {
             let frame = frame.map_err(Error::transport)?;
             if let Ok(data) = frame.into_data() {
                 if collected.len() + data.len() > limit {
-                    return Err(Error::invalid_request(format!(
+                    return Err(Error::unexpected(format!(
                         "the response body is larger than the limit of {limit} bytes"
                     )));
                 }

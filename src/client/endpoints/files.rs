@@ -85,8 +85,8 @@ impl Together {
     /// # Errors
     ///
     /// Any [`Error`] of the three steps; an error of kind
-    /// [`InvalidRequest`](crate::client::ErrorKind::InvalidRequest) when the
-    /// 302 lacks its headers.
+    /// [`Decode`](crate::client::ErrorKind::Decode) when the 302 lacks its
+    /// headers.
     pub async fn upload_file(&self, upload: Upload) -> Result<FileObject, Error> {
         let deadline = self.deadline();
         self.within(deadline, async {
@@ -126,11 +126,10 @@ impl Together {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
             };
-            let location = header("location").ok_or_else(|| {
-                Error::invalid_request("the upload answer has no Location header")
-            })?;
+            let location = header("location")
+                .ok_or_else(|| Error::unexpected("the upload answer has no Location header"))?;
             let file_id = header("x-together-file-id").ok_or_else(|| {
-                Error::invalid_request("the upload answer has no X-Together-File-Id header")
+                Error::unexpected("the upload answer has no X-Together-File-Id header")
             })?;
             let put = Outgoing {
                 method: Method::PUT,

@@ -122,7 +122,7 @@ impl Together {
                     match vectors.get_mut(item.index) {
                         Some(slot @ None) => *slot = Some(item.embedding),
                         _ => {
-                            return Err(Error::invalid_request(format!(
+                            return Err(Error::unexpected(format!(
                                 "the embeddings response has a bad or repeated index {}",
                                 item.index
                             )))
@@ -130,7 +130,7 @@ impl Together {
                     }
                 }
                 if vectors.iter().any(Option::is_none) {
-                    return Err(Error::invalid_request(format!(
+                    return Err(Error::unexpected(format!(
                         "the embeddings response has fewer vectors than the {} inputs sent",
                         inputs.len()
                     )));
