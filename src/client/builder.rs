@@ -160,6 +160,13 @@ impl TogetherBuilder {
         self
     }
 
+    /// How long a stream may stay silent between two chunks before it ends
+    /// with a timeout error (default 60 s); `None` to wait for ever.
+    pub fn stream_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.stream_idle_timeout = timeout;
+        self
+    }
+
     /// How long a whole call may take, retries and waits included (default
     /// 10 min); `None` for no limit. Also set as the
     /// [`Deadline`](crate::extensions::Deadline) the retry layers respect.

@@ -33,6 +33,38 @@
 //! println!("{}", response.choices[0].message.content);
 //! # Ok(()) }
 //! ```
+//!
+//! The same client over a fake transport, used as a tower `Service` of
+//! typed requests (the layers are stacked over the fake as over the network):
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use tower::{Service, ServiceExt};
+//! use tower_together::{ChatRequest, Message, Together};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tower_together::Error> {
+//! let fake = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+//!     let body = r#"{"id":"1","model":"m","choices":[{"index":0,
+//!         "message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}]}"#;
+//!     Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(body))))
+//! });
+//! let mut client = Together::builder()
+//!     .api_key("test-key")
+//!     .build_with_transport(fake)?;
+//!
+//! let request = ChatRequest::new("m", vec![Message::user("Hi")]);
+//! let response = client.clone().oneshot(request).await?;
+//!
+//! // Or ready-then-call, naming the request type for `ready`.
+//! let request = ChatRequest::new("m", vec![Message::user("Hi again")]);
+//! let again = ServiceExt::<ChatRequest>::ready(&mut client).await?.call(request).await?;
+//! assert_eq!(again.choices[0].message.content, "Hello!");
+//! assert_eq!(response.choices[0].message.content, "Hello!");
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::fmt;
@@ -59,6 +91,7 @@ pub use error::{Error, ErrorKind};
 pub use helpers::batch::{BatchLineError, BatchOptions, BatchOutcome, BatchResults};
 pub use helpers::embed_all::{EmbedAllError, FailedBatch};
 pub use request::{ApiRequest, RequestBody};
+pub use service::ResponseFuture;
 pub use stream::{ChatStream, CompletionStream, SseStream};
 pub use transport::ResponseBody;
 
@@ -265,6 +298,7 @@ impl fmt::Debug for BaseUrl {
 #[derive(Clone, Debug)]
 struct Config {
     total_timeout: Option<Duration>,
+    stream_idle_timeout: Option<Duration>,
     fallbacks: HashMap<String, Vec<String>>,
     embed_batch_size: usize,
     embed_concurrency: usize,
@@ -278,6 +312,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             total_timeout: Some(Duration::from_secs(600)),
+            stream_idle_timeout: Some(Duration::from_secs(60)),
             fallbacks: HashMap::new(),
             embed_batch_size: 20,
             embed_concurrency: 8,
@@ -292,6 +327,18 @@ impl Default for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_and_its_errors_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Together>();
+        send_sync::<TogetherBuilder>();
+        send_sync::<Error>();
+        send_sync::<EmbedAllError>();
+        fn send<T: Send + 'static>() {}
+        send::<ResponseFuture<types::ChatResponse>>();
+        send::<ChatStream>();
+    }
 
     #[test]
     fn base_urls() {

@@ -2,6 +2,7 @@
 //! tagged with the extensions the layers read, sends it, and turns the answer
 //! into the typed response or an [`Error`].
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -20,7 +21,27 @@ use super::{Together, TokenEstimate};
 use crate::extensions::{ApiKeyFingerprint, Cost, Deadline, Idempotency, Model};
 
 /// The boxed future of a typed call.
-pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'static>>;
+type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'static>>;
+
+/// The future of a typed call through [`Together`] as a tower `Service`.
+#[must_use = "futures do nothing unless polled"]
+pub struct ResponseFuture<T> {
+    inner: BoxFuture<T>,
+}
+
+impl<T> fmt::Debug for ResponseFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<T> Future for ResponseFuture<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
 
 /// The most of an error body that is read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -28,7 +49,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 impl<R: ApiRequest> Service<R> for Together {
     type Response = R::Response;
     type Error = Error;
-    type Future = BoxFuture<R::Response>;
+    type Future = ResponseFuture<R::Response>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // Readiness of the HTTP stack is awaited per call, on its own clone.
@@ -37,7 +58,9 @@ impl<R: ApiRequest> Service<R> for Together {
 
     fn call(&mut self, request: R) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { this.send(request).await })
+        ResponseFuture {
+            inner: Box::pin(async move { this.send(request).await }),
+        }
     }
 }
 

@@ -6,10 +6,14 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
+
+use std::future::Future;
 
 use futures_core::Stream;
 use http_body::Body;
 use serde::de::DeserializeOwned;
+use tokio::time::{Instant, Sleep};
 
 use super::error::{quote, Error};
 use super::transport::ResponseBody;
@@ -54,6 +58,8 @@ pub struct SseStream<T> {
     ready: VecDeque<Result<T, Error>>,
     finished: bool,
     secret: Option<Arc<str>>,
+    idle: Option<Duration>,
+    timer: Option<Pin<Box<Sleep>>>,
     _chunk: PhantomData<fn() -> T>,
 }
 
@@ -70,8 +76,14 @@ impl<T> fmt::Debug for SseStream<T> {
 impl<T> Unpin for SseStream<T> {}
 
 impl<T: DeserializeOwned> SseStream<T> {
-    pub(crate) fn new(body: ResponseBody, secret: Option<Arc<str>>) -> Self {
+    pub(crate) fn new(
+        body: ResponseBody,
+        secret: Option<Arc<str>>,
+        idle: Option<Duration>,
+    ) -> Self {
         SseStream {
+            idle,
+            timer: idle.map(|idle| Box::pin(tokio::time::sleep(idle))),
             body,
             buffer: Vec::new(),
             data: String::new(),
@@ -200,10 +212,24 @@ impl<T: DeserializeOwned> Stream for SseStream<T> {
                 return Poll::Ready(None);
             }
             match Pin::new(&mut this.body).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    if let Some(timer) = &mut this.timer {
+                        if timer.as_mut().poll(cx).is_ready() {
+                            let idle = this.idle.unwrap_or_default();
+                            this.fail(Error::timeout(format!(
+                                "the stream sent nothing for {idle:?}"
+                            )));
+                            continue;
+                        }
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(None) => this.end_of_body(),
                 Poll::Ready(Some(Err(e))) => this.fail(Error::transport(e)),
                 Poll::Ready(Some(Ok(frame))) => {
+                    if let (Some(timer), Some(idle)) = (&mut this.timer, this.idle) {
+                        timer.as_mut().reset(Instant::now() + idle);
+                    }
                     if let Ok(data) = frame.into_data() {
                         this.buffer.extend_from_slice(&data);
                         this.drain_lines();
@@ -232,7 +258,7 @@ mod tests {
     }
 
     async fn collect(parts: &[&'static str]) -> Vec<Result<ChatChunk, Error>> {
-        SseStream::<ChatChunk>::new(body_of(parts), Some(Arc::from("sk-key")))
+        SseStream::<ChatChunk>::new(body_of(parts), Some(Arc::from("sk-key")), None)
             .collect()
             .await
     }
@@ -289,6 +315,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("[DONE]"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_stream_times_out() {
+        let first =
+            Ok::<_, crate::BoxError>(http_body::Frame::data(Bytes::from_static(ONE.as_bytes())));
+        let silent = futures_util::stream::iter([first]).chain(futures_util::stream::pending());
+        let mut stream = SseStream::<ChatChunk>::new(
+            StreamBody::new(silent).boxed_unsync(),
+            None,
+            Some(std::time::Duration::from_secs(5)),
+        );
+        assert!(stream.next().await.unwrap().is_ok());
+        let start = Instant::now();
+        let error = stream.next().await.unwrap().unwrap_err();
+        assert!(error.is_timeout());
+        assert_eq!(start.elapsed(), std::time::Duration::from_secs(5));
+        assert!(stream.next().await.is_none());
     }
 
     #[tokio::test]

@@ -39,6 +39,7 @@ impl Together {
         Ok(SseStream::new(
             response.into_body(),
             self.inner.api_key.as_ref().map(|k| k.secret.clone()),
+            self.inner.config.stream_idle_timeout,
         ))
     }
 }
