@@ -1061,3 +1061,52 @@ async fn construction_errors_are_clear() {
         "{error:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn clones_share_one_limiter_and_token_weights_are_opt_in() {
+    let costs = Arc::new(Mutex::new(Vec::new()));
+    let record = costs.clone();
+    let client = Together::with_service(
+        double(|_req: Req| async { json_response(200, json!([])) }),
+        Together::builder()
+            .api_key(KEY)
+            .base_url("http://sim.test/v1"),
+    )
+    .unwrap();
+    assert!(client.models().await.unwrap().is_empty());
+
+    let client = quick()
+        .rate_limit(RateLimitLayer::new(Quota::per_second(1).burst(1)))
+        .token_weighted(true)
+        .build_with_transport(double(move |req: Req| {
+            record.lock().unwrap().push(
+                req.extensions()
+                    .get::<tower_together::extensions::Cost>()
+                    .map(|c| c.get()),
+            );
+            async { json_response(200, json!([])) }
+        }))
+        .unwrap();
+    let clone = client.clone();
+    // A chat answered with an empty array fails to decode; only its Cost matters.
+    let _ = client
+        .chat(ChatRequest::new(CHAT, vec![Message::user("x")]).max_tokens(100))
+        .await;
+    let chat_cost = costs.lock().unwrap().pop().flatten().unwrap();
+    assert!(
+        chat_cost >= 100,
+        "the token estimate is the cost: {chat_cost}"
+    );
+    // Let the budget refill before measuring sharing.
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    let start = Instant::now();
+    let (a, b) = tokio::join!(client.models(), clone.models());
+    a.unwrap();
+    b.unwrap();
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "the second request waited for the shared budget: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(*costs.lock().unwrap(), vec![Some(1), Some(1)]);
+}
