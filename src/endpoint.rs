@@ -6,6 +6,8 @@
 //! assert_eq!(Endpoint::from_path("/v1/chat/completions"), Endpoint::ChatCompletions);
 //! assert_eq!(Endpoint::from_path("/v1/fine-tunes/ft-123/cancel"), Endpoint::FineTunes);
 //! assert_eq!(Endpoint::from_path("/somewhere/else"), Endpoint::Other);
+//! assert_eq!(Endpoint::from_path("/proxy/v1/embeddings"), Endpoint::Embeddings);
+//! assert_eq!(Endpoint::from_path("/chat//completions/"), Endpoint::ChatCompletions);
 //! ```
 
 use std::fmt;
@@ -42,15 +44,13 @@ impl Endpoint {
     /// Classifies a request path, with or without the `/v1` prefix (and with
     /// any prefix before `/v1`, as behind a proxy).
     pub fn from_path(path: &str) -> Endpoint {
-        // Everything up to and including a `/v1` segment is base URL. No
-        // allocation: this runs on every request.
-        let rest = match path.find("/v1/") {
-            Some(at) => &path[at + 4..],
-            None => path,
-        };
-        let mut segments = rest.split('/').filter(|s| !s.is_empty());
-        let first = segments.next().unwrap_or("");
-        let second = segments.next().unwrap_or("");
+        // Everything up to and including a `/v1` segment is base URL. Hand-
+        // rolled and allocation-free: this runs on every request.
+        let rest = after_version(path).unwrap_or(path);
+        let rest = rest.trim_start_matches('/');
+        let (first, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        let second = tail.trim_start_matches('/');
+        let second = second.split_once('/').map_or(second, |(s, _)| s);
         match (first, second) {
             ("chat", "completions") => Endpoint::ChatCompletions,
             ("completions", _) => Endpoint::Completions,
@@ -96,8 +96,48 @@ impl Endpoint {
     }
 }
 
+/// The part of `path` after its first `/v1/` segment.
+fn after_version(path: &str) -> Option<&str> {
+    let bytes = path.as_bytes();
+    (0..bytes.len().saturating_sub(3))
+        .find(|&at| &bytes[at..at + 4] == b"/v1/")
+        .map(|at| &path[at + 4..])
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Endpoint;
+
+    #[test]
+    fn classifies_every_known_path_with_and_without_prefixes() {
+        let cases = [
+            ("/v1/chat/completions", Endpoint::ChatCompletions),
+            ("/v1/completions", Endpoint::Completions),
+            ("/v1/embeddings", Endpoint::Embeddings),
+            ("/v1/images/generations", Endpoint::ImagesGenerations),
+            ("/v1/rerank", Endpoint::Rerank),
+            ("/v1/models", Endpoint::Models),
+            ("/v1/files/file-1/content", Endpoint::Files),
+            ("/v1/fine-tunes/ft-1/events", Endpoint::FineTunes),
+            ("/v1/batches/b-1", Endpoint::Batches),
+            ("/chat/completions", Endpoint::ChatCompletions),
+            ("/api/v1/embeddings", Endpoint::Embeddings),
+            ("/v1/images", Endpoint::Other),
+            ("/v1/chat", Endpoint::Other),
+            ("", Endpoint::Other),
+            ("/", Endpoint::Other),
+            ("/v1", Endpoint::Other),
+            ("/v1/", Endpoint::Other),
+            ("/v2/chat/completions", Endpoint::Other),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(Endpoint::from_path(path), expected, "{path}");
+        }
     }
 }
