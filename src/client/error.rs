@@ -109,7 +109,19 @@ impl Error {
         } else {
             ErrorKind::Transport
         };
-        let mut error = Error::new(kind, source.to_string());
+        // The whole chain, as hyper-util's top error says little on its own
+        // ("client error (Connect)").
+        let mut message = source.to_string();
+        let mut next = source.source();
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            next = cause.source();
+        }
+        let mut error = Error::new(kind, message);
         error.inner.source = Some(source);
         error
     }
