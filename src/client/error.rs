@@ -160,7 +160,7 @@ impl Error {
         error.inner.request_id = headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
-            .map(|v| scrub(v, secret));
+            .map(|v| scrub(&cap(v), secret));
         match serde_json::from_slice::<serde_json::Value>(body) {
             Ok(value) if value.is_object() => error.fill_from_json(&value, secret),
             _ if body.iter().all(u8::is_ascii_whitespace) => {

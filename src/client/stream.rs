@@ -54,6 +54,7 @@ pub type CompletionStream = SseStream<CompletionChunk>;
 pub struct SseStream<T> {
     body: ResponseBody,
     buffer: Vec<u8>,
+    scanned: usize,
     data: String,
     ready: VecDeque<Result<T, Error>>,
     finished: bool,
@@ -86,6 +87,7 @@ impl<T: DeserializeOwned> SseStream<T> {
             timer: idle.map(|idle| Box::pin(tokio::time::sleep(idle))),
             body,
             buffer: Vec::new(),
+            scanned: 0,
             data: String::new(),
             ready: VecDeque::new(),
             finished: false,
@@ -94,21 +96,33 @@ impl<T: DeserializeOwned> SseStream<T> {
         }
     }
 
-    /// Splits the buffer into lines and handles each complete one.
+    /// Splits the buffer into lines and handles each complete one. The
+    /// buffer is compacted once per call, and bytes already searched for a
+    /// newline are not searched again, so many small lines in one frame or
+    /// one long line over many frames stay linear.
     fn drain_lines(&mut self) {
+        let buffer = std::mem::take(&mut self.buffer);
+        let mut start = 0;
+        let mut search_from = self.scanned;
         while !self.finished {
-            let Some(end) = self.buffer.iter().position(|&b| b == b'\n') else {
-                if self.buffer.len() > MAX_EVENT_BYTES {
-                    self.fail(Error::stream("an event line is longer than the limit"));
-                }
-                return;
+            let Some(offset) = buffer[search_from..].iter().position(|&b| b == b'\n') else {
+                break;
             };
-            let mut line: Vec<u8> = self.buffer.drain(..=end).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            self.handle_line(&line);
+            let end = search_from + offset;
+            let line = &buffer[start..end];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            self.handle_line(line);
+            start = end + 1;
+            search_from = start;
+        }
+        if self.finished {
+            return;
+        }
+        self.buffer = buffer;
+        self.buffer.drain(..start);
+        self.scanned = self.buffer.len();
+        if self.buffer.len() > MAX_EVENT_BYTES {
+            self.fail(Error::stream("an event line is longer than the limit"));
         }
     }
 
@@ -180,6 +194,7 @@ impl<T: DeserializeOwned> SseStream<T> {
         self.ready.push_back(Err(error));
         self.finished = true;
         self.buffer.clear();
+        self.scanned = 0;
         self.data.clear();
     }
 
@@ -333,6 +348,24 @@ mod tests {
         assert!(error.is_timeout());
         assert_eq!(start.elapsed(), std::time::Duration::from_secs(5));
         assert!(stream.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn many_lines_in_one_frame_and_one_line_over_many_frames() {
+        let many: &'static str = Box::leak(ONE.repeat(2_000).into_boxed_str());
+        let items = collect(&[many, "data: [DONE]\n\n"]).await;
+        assert_eq!(items.len(), 2_000);
+        assert!(items.iter().all(Result::is_ok));
+
+        let pieces: Vec<&'static str> = ONE
+            .as_bytes()
+            .chunks(3)
+            .map(|c| &*Box::leak(std::str::from_utf8(c).unwrap().to_owned().into_boxed_str()))
+            .chain(["data: [DONE]\n\n"])
+            .collect();
+        let items = collect(&pieces).await;
+        assert_eq!(items.len(), 1);
+        assert!(items[0].is_ok());
     }
 
     #[tokio::test]
