@@ -81,6 +81,8 @@ fn main() {
             tokio::task::yield_now().await;
         }
         let ours = (LIVE.load(Ordering::Relaxed) - before) as f64 / WAITERS as f64;
+        let future_size = std::mem::size_of_val(&service.clone().oneshot(http::Request::new(())));
+        let request_size = std::mem::size_of::<http::Request<()>>();
         assert_eq!(layer.waiting(), WAITERS, "every request is queued");
         println!("memory per waiting task, {WAITERS} waiters");
         println!("bare tokio task holding the request: {baseline:>7.1} B");
@@ -89,6 +91,7 @@ fn main() {
             "above the bare task:                 {:>7.1} B",
             ours - baseline
         );
+        println!("size_of: request {request_size} B, waiting future {future_size} B");
         for task in waiting {
             task.abort();
         }

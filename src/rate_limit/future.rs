@@ -31,7 +31,6 @@ pin_project! {
     {
         #[pin]
         state: State<S, R, S::Future>,
-        pauses: Pauses,
     }
 }
 
@@ -55,35 +54,22 @@ impl<S, R> ResponseFuture<S, R>
 where
     S: Service<R>,
 {
-    pub(crate) fn calling(
-        mut service: S,
-        request: R,
-        scope: Arc<ScopeRef>,
-        pauses: Pauses,
-    ) -> Self {
+    pub(crate) fn calling(mut service: S, request: R, scope: Arc<ScopeRef>) -> Self {
         ResponseFuture {
             state: State::Calling {
                 future: service.call(request),
                 scope,
             },
-            pauses,
         }
     }
 
-    pub(crate) fn waiting(
-        service: S,
-        request: R,
-        scope: Arc<ScopeRef>,
-        cost: u32,
-        pauses: Pauses,
-    ) -> Self {
+    pub(crate) fn waiting(service: S, request: R, scope: Arc<ScopeRef>, cost: u32) -> Self {
         ResponseFuture {
             state: State::Waiting {
                 acquire: Acquire::new(scope, cost),
                 service: Some(service),
                 request: Some(request),
             },
-            pauses,
         }
     }
 }
@@ -117,8 +103,8 @@ where
                     if let Ok(response) = &result {
                         if response.status() == StatusCode::TOO_MANY_REQUESTS {
                             let wait = wait_hint::server_wait(response.headers())
-                                .unwrap_or(this.pauses.default)
-                                .min(this.pauses.max);
+                                .unwrap_or(scope.pauses.default)
+                                .min(scope.pauses.max);
                             tracing::debug!(?wait, "429: pausing the scope");
                             scope.scope.pause_until(Instant::now() + wait);
                         }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
+use super::future::Pauses;
 use super::limiter::ScopeKey;
 use super::Quota;
 
@@ -44,24 +45,40 @@ struct Queue {
     /// are marked and skipped, so a drop costs a binary search, not a shift.
     waiters: VecDeque<Waiter>,
     next_id: u64,
+    /// The one timer of the scope, polled by whoever is at the head. Kept
+    /// here rather than in each waiter, so a waiting request stays small.
+    timer: HeadTimer,
 }
 
+/// 24 bytes: the cancelled flag lives in the id's top bit, which a
+/// `u64` counter never reaches.
 #[derive(Debug)]
 struct Waiter {
-    id: u64,
+    tagged_id: u64,
     waker: Option<Waker>,
-    cancelled: bool,
+}
+
+const CANCELLED: u64 = 1 << 63;
+
+impl Waiter {
+    fn id(&self) -> u64 {
+        self.tagged_id & !CANCELLED
+    }
+
+    fn cancelled(&self) -> bool {
+        self.tagged_id & CANCELLED != 0
+    }
 }
 
 impl Queue {
     fn drop_cancelled_front(&mut self) {
-        while self.waiters.front().is_some_and(|w| w.cancelled) {
+        while self.waiters.front().is_some_and(Waiter::cancelled) {
             self.waiters.pop_front();
         }
     }
 
     fn position(&self, id: u64) -> Option<usize> {
-        self.waiters.binary_search_by_key(&id, |w| w.id).ok()
+        self.waiters.binary_search_by_key(&id, Waiter::id).ok()
     }
 
     /// The new head must take over the timer: its waker, to wake it.
@@ -161,7 +178,11 @@ impl Scope {
 
     /// How many requests wait in this scope now.
     pub(crate) fn waiting(&self) -> usize {
-        self.lock().waiters.iter().filter(|w| !w.cancelled).count()
+        self.lock()
+            .waiters
+            .iter()
+            .filter(|w| !w.cancelled())
+            .count()
     }
 
     /// Polls for a grant of `cost`, joining the queue on first poll.
@@ -169,36 +190,29 @@ impl Scope {
     /// Only the head of the queue sleeps on a timer; the others sleep until
     /// the head, once granted, wakes its successor. So a scope with 10 000
     /// waiters has one timer, not 10 000.
-    fn poll_acquire(
-        &self,
-        cost: u32,
-        slot: &mut Option<u64>,
-        sleep: &mut Option<Pin<Box<Sleep>>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<()> {
+    fn poll_acquire(&self, cost: u32, slot: &mut u64, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             let now = self.now();
             let mut queue = self.lock();
             let id = match *slot {
-                Some(id) => id,
-                None => {
+                NOT_QUEUED => {
                     if queue.waiters.is_empty() && self.grant(now, cost).is_ok() {
                         return Poll::Ready(());
                     }
                     let id = queue.next_id;
                     queue.next_id += 1;
                     queue.waiters.push_back(Waiter {
-                        id,
+                        tagged_id: id,
                         waker: Some(cx.waker().clone()),
-                        cancelled: false,
                     });
                     self.queued.store(queue.waiters.len(), Ordering::Release);
-                    *slot = Some(id);
+                    *slot = id;
                     id
                 }
+                id => id,
             };
             queue.drop_cancelled_front();
-            if queue.waiters.front().map(|w| w.id) != Some(id) {
+            if queue.waiters.front().map(Waiter::id) != Some(id) {
                 if let Some(at) = queue.position(id) {
                     set_waker(&mut queue.waiters[at].waker, cx);
                 }
@@ -207,7 +221,7 @@ impl Scope {
             match self.grant(now, cost) {
                 Ok(()) => {
                     queue.waiters.pop_front();
-                    *slot = None;
+                    *slot = NOT_QUEUED;
                     let next = queue.head_waker();
                     self.queued.store(queue.waiters.len(), Ordering::Release);
                     drop(queue);
@@ -220,16 +234,12 @@ impl Scope {
                     if let Some(head) = queue.waiters.front_mut() {
                         set_waker(&mut head.waker, cx);
                     }
+                    let waited = queue.timer.poll_until(self, now, at, cx);
                     drop(queue);
-                    let at = self.instant(at);
-                    let sleep = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                    if sleep.deadline() != at {
-                        sleep.as_mut().reset(at);
-                    }
-                    if sleep.as_mut().poll(cx).is_pending() {
+                    if waited.is_pending() {
                         return Poll::Pending;
                     }
-                    // The deadline passed while we computed it: try again.
+                    // The wait is over: try again.
                 }
             }
         }
@@ -251,7 +261,7 @@ impl Scope {
                 next.wake();
             }
         } else {
-            queue.waiters[at].cancelled = true;
+            queue.waiters[at].tagged_id |= CANCELLED;
             queue.waiters[at].waker = None;
         }
     }
@@ -271,6 +281,8 @@ fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
 pub(crate) struct ScopeRef {
     pub(crate) key: ScopeKey,
     pub(crate) scope: Arc<Scope>,
+    /// How a 429 pauses the scope (kept here, not in every request's future).
+    pub(crate) pauses: Pauses,
 }
 
 /// One request's place in a scope: a future that resolves once the request
@@ -279,10 +291,49 @@ pub(crate) struct ScopeRef {
 pub(crate) struct Acquire {
     scope: Arc<ScopeRef>,
     cost: u32,
-    id: Option<u64>,
-    /// Boxed, and only created for the head of the queue: waiters behind it
-    /// stay small.
+    /// Place in the queue, or `NOT_QUEUED`.
+    id: u64,
+}
+
+/// No place in the queue (ids count up from 0 and never reach it).
+const NOT_QUEUED: u64 = u64::MAX;
+
+/// tokio's timer wheel has 1 ms ticks and rounds deadlines up, so a sleep
+/// until a grant's time wakes up to 1 ms late, and at 1 000/s with a burst
+/// of 1 that halves throughput. The head of a queue therefore sleeps until
+/// 1 ms before its time, then yields to the scheduler until its time comes.
+const SPIN: u64 = 1_000_000;
+
+#[derive(Debug, Default)]
+struct HeadTimer {
+    /// Created when a scope first has to wait.
     sleep: Option<Pin<Box<Sleep>>>,
+    /// The clock reading of the last yield. If the next poll reads the same
+    /// value the clock is paused (tests): yielding would never let it move,
+    /// so sleep instead.
+    yielded_at: Option<u64>,
+}
+
+impl HeadTimer {
+    /// Waits, as the head of the queue, until `at` (scope nanoseconds).
+    fn poll_until(&mut self, scope: &Scope, now: u64, at: u64, cx: &mut Context<'_>) -> Poll<()> {
+        let frozen = self.yielded_at == Some(now);
+        self.yielded_at = None;
+        if at - now <= SPIN && !frozen {
+            self.yielded_at = Some(now);
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let wake_at = if frozen { at } else { at - SPIN };
+        let deadline = scope.instant(wake_at);
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.deadline() != deadline {
+            sleep.as_mut().reset(deadline);
+        }
+        sleep.as_mut().poll(cx)
+    }
 }
 
 impl Acquire {
@@ -290,8 +341,7 @@ impl Acquire {
         Acquire {
             scope,
             cost: cost.max(1),
-            id: None,
-            sleep: None,
+            id: NOT_QUEUED,
         }
     }
 
@@ -305,16 +355,14 @@ impl Future for Acquire {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.scope
-            .scope
-            .poll_acquire(this.cost, &mut this.id, &mut this.sleep, cx)
+        this.scope.scope.poll_acquire(this.cost, &mut this.id, cx)
     }
 }
 
 impl Drop for Acquire {
     fn drop(&mut self) {
-        if let Some(id) = self.id.take() {
-            self.scope.scope.cancel(id);
+        if self.id != NOT_QUEUED {
+            self.scope.scope.cancel(self.id);
         }
     }
 }

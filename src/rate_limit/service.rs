@@ -80,6 +80,7 @@ impl<S> RateLimit<S> {
         let scope = Arc::new(ScopeRef {
             scope: self.limiter.scope(&key),
             key,
+            pauses: self.limiter.config.pauses(),
         });
         self.last = Some(scope.clone());
         scope
@@ -115,11 +116,10 @@ where
         // clone and must be polled ready again, as tower requires.
         let clone = self.inner.clone();
         let inner = mem::replace(&mut self.inner, clone);
-        let pauses = self.limiter.config.pauses();
         if scope.scope.try_acquire(cost) {
-            ResponseFuture::calling(inner, request, scope, pauses)
+            ResponseFuture::calling(inner, request, scope)
         } else {
-            ResponseFuture::waiting(inner, request, scope, cost, pauses)
+            ResponseFuture::waiting(inner, request, scope, cost)
         }
     }
 }
