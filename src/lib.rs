@@ -76,6 +76,9 @@ pub mod endpoint;
 pub mod extensions;
 pub mod rate_limit;
 pub mod retry_after;
+#[cfg(feature = "sim")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
+pub mod sim;
 
 mod jitter;
 mod wait_hint;

@@ -29,6 +29,16 @@ pub(crate) fn ratelimit_reset(headers: &HeaderMap) -> Option<Duration> {
     header_str(headers, "x-ratelimit-reset").and_then(parse_seconds)
 }
 
+/// `x-ratelimit-limit`: the requests per second the server allows this key
+/// (and model), per Together's docs. Positive and finite, or `None`.
+pub(crate) fn ratelimit_limit(headers: &HeaderMap) -> Option<f64> {
+    let limit: f64 = header_str(headers, "x-ratelimit-limit")?
+        .trim()
+        .parse()
+        .ok()?;
+    (limit.is_finite() && limit > 0.0).then_some(limit)
+}
+
 /// The server's wait hint, best source first.
 pub(crate) fn server_wait(headers: &HeaderMap) -> Option<Duration> {
     retry_after(headers).or_else(|| ratelimit_reset(headers))

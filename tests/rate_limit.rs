@@ -191,7 +191,8 @@ async fn a_429_pauses_every_request_of_its_scope() {
         (429, vec![("retry-after", "2".into())]),
         (200, vec![]),
     ]);
-    let layer = RateLimitLayer::new(Quota::per_second(100));
+    // Adaptation off: the pause alone.
+    let layer = RateLimitLayer::new(Quota::per_second(100)).adaptive(false);
     let service = layer.layer(recorder.clone());
     let start = Instant::now();
     let first = service.clone().oneshot(chat(0)).await.unwrap();
@@ -216,6 +217,77 @@ async fn a_429_pauses_every_request_of_its_scope() {
     drop(response);
     service2.oneshot(other_model).await.unwrap();
     assert_eq!(offsets(&recorder2, start), vec![2020, 2020]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_halves_the_rate_once_per_pause_and_successes_win_it_back() {
+    let recorder = Recorder::script(vec![
+        (429, vec![("retry-after", "1".into())]),
+        (429, vec![("retry-after", "1".into())]),
+        (200, vec![]),
+    ]);
+    let service = RateLimitLayer::new(Quota::per_second(10).burst(1)).layer(recorder.clone());
+    let start = Instant::now();
+    // The first 429 pauses the scope until 1 s and cuts the rate to 5/s;
+    // the request queued behind it goes at 1 s, gets the second 429 (a new
+    // window), which pauses until 2 s and cuts to 2.5/s.
+    let both = join_all((0..2).map(|i| service.clone().oneshot(chat(i)))).await;
+    assert!(both.iter().all(|r| r.as_ref().unwrap().status() == 429));
+    for i in 2..120 {
+        service.clone().oneshot(chat(i)).await.unwrap();
+    }
+    let times = offsets(&recorder, start);
+    assert_eq!(&times[..4], &[0, 1000, 2000, 2400]);
+    // Then each success wins back 1 % of 10/s: the gaps shrink to 100 ms.
+    let gaps: Vec<u128> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[2] > gaps[30] && gaps[30] > gaps[60], "{gaps:?}");
+    assert_eq!(*gaps.last().unwrap(), 100, "back to 10/s: {gaps:?}");
+
+    // 429s in flight together (one window) cut the rate once.
+    let recorder = Recorder::script(vec![
+        (429, vec![("retry-after", "1".into())]),
+        (429, vec![("retry-after", "1".into())]),
+        (429, vec![("retry-after", "1".into())]),
+        (200, vec![]),
+    ]);
+    let slow = tower::service_fn(move |request: Request<String>| {
+        let mut recorder = recorder.clone();
+        async move {
+            // Answers arrive 50 ms after the request, all three together.
+            tokio::time::sleep(ms(50)).await;
+            tower::Service::call(&mut recorder, request).await
+        }
+    });
+    let service = RateLimitLayer::new(Quota::per_second(10).burst(3)).layer(slow);
+    join_all((0..3).map(|i| service.clone().oneshot(chat(i)))).await;
+    let start = Instant::now();
+    join_all((3..5).map(|i| service.clone().oneshot(chat(i)))).await;
+    // Paused until 1.05 s, then 5/s (cut once, not thrice to 1.25/s): the
+    // second answer comes back at 1.05 + 0.2 + 0.05 s, 1.25 s after `start`.
+    assert_eq!(start.elapsed(), ms(1250));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lower_x_ratelimit_limit_slows_the_scope_and_a_higher_one_is_ignored() {
+    let recorder = Recorder::always(200, vec![("x-ratelimit-limit", "4".into())]);
+    let service = RateLimitLayer::new(Quota::per_second(10)).layer(recorder.clone());
+    let start = Instant::now();
+    service.clone().oneshot(chat(0)).await.unwrap();
+    join_all((1..9).map(|i| service.clone().oneshot(chat(i)))).await;
+    // Learned after the first answer (sent under the configured burst):
+    // 4/s with a burst of 4 from then on.
+    assert_eq!(offsets(&recorder, start), vec![0, 0, 0, 0, 0, 250, 500, 750, 1000]);
+
+    let recorder = Recorder::always(200, vec![("x-ratelimit-limit", "1000".into())]);
+    let service = RateLimitLayer::new(Quota::per_second(2).burst(1)).layer(recorder.clone());
+    let start = Instant::now();
+    join_all((0..4).map(|i| service.clone().oneshot(chat(i)))).await;
+    assert_eq!(offsets(&recorder, start), vec![0, 500, 1000, 1500], "never above the quota");
+
+    let recorder = Recorder::always(200, vec![("x-ratelimit-limit", "garbage".into())]);
+    let service = RateLimitLayer::new(Quota::per_second(2).burst(1)).layer(recorder.clone());
+    join_all((0..3).map(|i| service.clone().oneshot(chat(i)))).await;
+    assert_eq!(offsets(&recorder, start), vec![1500, 2000, 2500]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -15,11 +15,15 @@ use tower_service::Service;
 use super::scope::{Acquire, ScopeRef};
 use crate::wait_hint;
 
-/// How a 429 pauses its scope.
+/// What a scope learns from the answers that come back through it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Pauses {
-    pub(crate) default: Duration,
-    pub(crate) max: Duration,
+pub(crate) struct Feedback {
+    /// How long a 429 without a wait hint pauses the scope.
+    pub(crate) default_pause: Duration,
+    /// The longest pause a 429 may impose.
+    pub(crate) max_pause: Duration,
+    /// Whether `x-ratelimit-limit` and 429s change the scope's rate.
+    pub(crate) adaptive: bool,
 }
 
 pin_project! {
@@ -101,18 +105,36 @@ where
                 StateProj::Calling { future, scope } => {
                     let result = ready!(future.poll(cx));
                     if let Ok(response) = &result {
-                        if response.status() == StatusCode::TOO_MANY_REQUESTS {
-                            let wait = wait_hint::server_wait(response.headers())
-                                .unwrap_or(scope.pauses.default)
-                                .min(scope.pauses.max);
-                            tracing::debug!(?wait, "429: pausing the scope");
-                            scope.scope.pause_until(Instant::now() + wait);
-                        }
+                        learn(scope, response);
                     }
                     return Poll::Ready(result);
                 }
             }
         }
+    }
+}
+
+/// Feeds an answer back into its scope: a 429 pauses it; with adaptation
+/// on, `x-ratelimit-limit` sets its rate, a 429 cuts it, a success lets it
+/// recover.
+fn learn<B>(scope: &ScopeRef, response: &Response<B>) {
+    let feedback = scope.feedback;
+    let status = response.status();
+    if feedback.adaptive {
+        if let Some(limit) = wait_hint::ratelimit_limit(response.headers()) {
+            scope.scope.learn_limit(limit);
+        }
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let wait = wait_hint::server_wait(response.headers())
+            .unwrap_or(feedback.default_pause)
+            .min(feedback.max_pause);
+        tracing::debug!(?wait, "429: pausing the scope");
+        scope
+            .scope
+            .pause_until(Instant::now() + wait, feedback.adaptive);
+    } else if feedback.adaptive && status.is_success() {
+        scope.scope.succeeded();
     }
 }
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use super::future::Pauses;
+use super::future::Feedback;
 use super::limiter::{Config, Limiter, ScopeKey};
 use super::{Quota, RateLimit};
 use crate::endpoint::Endpoint;
@@ -81,6 +81,17 @@ impl RateLimitLayer {
         Self::from_config(config)
     }
 
+    /// Whether scopes adapt their rate to the server (default on): slow down
+    /// to a lower `x-ratelimit-limit` (Together's requests per second for
+    /// this key and model), halve the rate on a 429 and win it back 1 % per
+    /// success. A configured quota is never exceeded. Off, a scope paces by
+    /// its quota alone, and a 429 only pauses it.
+    pub fn adaptive(self, adaptive: bool) -> Self {
+        let mut config = self.limiter.config.clone();
+        config.adaptive = adaptive;
+        Self::from_config(config)
+    }
+
     /// The quota requests with this endpoint and model are paced by.
     pub fn quota_for(&self, endpoint: Endpoint, model: Option<&str>) -> Quota {
         self.limiter.config.quota_for(&ScopeKey {
@@ -106,10 +117,11 @@ impl RateLimitLayer {
 }
 
 impl Config {
-    pub(crate) fn pauses(&self) -> Pauses {
-        Pauses {
-            default: self.default_pause,
-            max: self.max_pause,
+    pub(crate) fn feedback(&self) -> Feedback {
+        Feedback {
+            default_pause: self.default_pause,
+            max_pause: self.max_pause,
+            adaptive: self.adaptive,
         }
     }
 }

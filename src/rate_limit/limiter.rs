@@ -24,6 +24,8 @@ pub(crate) struct Config {
     pub(crate) default_pause: Duration,
     /// The longest pause a 429 may impose, whatever its headers say.
     pub(crate) max_pause: Duration,
+    /// Whether the rate follows the server's headers and 429s.
+    pub(crate) adaptive: bool,
 }
 
 impl Config {
@@ -34,6 +36,7 @@ impl Config {
             model_quotas: HashMap::new(),
             default_pause: Duration::from_secs(1),
             max_pause: Duration::from_secs(60),
+            adaptive: true,
         }
     }
 

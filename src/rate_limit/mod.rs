@@ -63,6 +63,7 @@
 pub mod future;
 mod layer;
 mod limiter;
+mod pace;
 mod quota;
 mod scope;
 mod service;

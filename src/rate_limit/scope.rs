@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
-use super::future::Pauses;
+use super::future::Feedback;
 use super::limiter::ScopeKey;
+use super::pace::Pace;
 use super::Quota;
 
 /// A scope's shared state. Every request of one (key, endpoint, model) goes
@@ -25,12 +26,13 @@ use super::Quota;
 pub(crate) struct Scope {
     epoch: Instant,
     quota: Quota,
-    interval: u64,
-    tolerance: u64,
-    /// Theoretical arrival time (GCRA): when the bucket would be empty again
-    /// if nothing more were sent. Grants are arithmetic on it, so a late
-    /// timer wake-up does not cost throughput.
-    tat: AtomicU64,
+    pace: Pace,
+    /// GCRA's theoretical arrival time minus the burst tolerance: the
+    /// earliest time the next unit may go. Grants are arithmetic on it, so a
+    /// late timer wake-up does not cost throughput. Kept in this form (not
+    /// as the TAT itself) so a change of rate or burst re-paces the backlog
+    /// without a jump.
+    allow_at: AtomicU64,
     /// No grant before this time (set by a 429).
     paused_until: AtomicU64,
     /// Length of `queue.waiters`, readable without the lock: while anyone
@@ -88,20 +90,21 @@ impl Queue {
     }
 }
 
+/// Scope time of the epoch: about 146 years of room below it for "long ago".
+const BASE: u64 = 1 << 62;
+
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Scope {
     pub(crate) fn new(quota: Quota, now: Instant) -> Scope {
-        let interval = nanos(quota.emission_interval());
         Scope {
             epoch: now,
             quota,
-            interval,
-            tolerance: interval.saturating_mul(u64::from(quota.burst_size() - 1)),
-            // A full bucket: `burst` units may go at once.
-            tat: AtomicU64::new(0),
+            pace: Pace::new(quota),
+            // Long ago: the bucket starts full.
+            allow_at: AtomicU64::new(0),
             paused_until: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
             queue: Mutex::default(),
@@ -109,43 +112,56 @@ impl Scope {
     }
 
     fn now(&self) -> u64 {
-        nanos(Instant::now().saturating_duration_since(self.epoch))
+        self.time(Instant::now())
+    }
+
+    /// Scope time: nanoseconds since the epoch, plus `BASE` so that "a full
+    /// bucket" (a time before the epoch) needs no negative numbers.
+    fn time(&self, at: Instant) -> u64 {
+        BASE.saturating_add(nanos(at.saturating_duration_since(self.epoch)))
     }
 
     fn instant(&self, at: u64) -> Instant {
         self.epoch
-            .checked_add(Duration::from_nanos(at))
+            .checked_add(Duration::from_nanos(at.saturating_sub(BASE)))
             .unwrap_or_else(|| self.epoch + Duration::from_secs(86_400 * 365 * 30))
     }
 
     /// GCRA with a weighted cost. A cost above the burst waits until the
     /// bucket is full, then goes and leaves the scope in debt, so it is never
     /// refused. On refusal, the earliest time it could go.
-    fn grant(&self, now: u64, cost: u32) -> Result<(), u64> {
-        let need = u64::from(cost.min(self.quota.burst_size()));
-        // A waiter woken late by the timer (tokio's wheel has 1 ms ticks) may
-        // keep up to half an interval of its lateness: the schedule continues
-        // from the theoretical time instead of slipping to `now`. Less than
-        // one interval, so a window of whole intervals still admits at most
-        // rate × window + burst.
-        let slack = self.interval / 2;
-        let charge = self.interval.saturating_mul(u64::from(cost));
-        let mut tat = self.tat.load(Ordering::Acquire);
+    ///
+    /// `waited`: the request slept for its turn, so it may have been woken
+    /// late by the timer (tokio's wheel has 1 ms ticks). It may then keep up
+    /// to half an interval of that lateness: the schedule continues from
+    /// where it should have been instead of slipping to `now`. Less than one
+    /// interval, so a window of whole intervals still admits at most
+    /// rate × window + burst. A request that did not wait gets no slack, so
+    /// an idle scope never gains more than its burst.
+    fn grant(&self, now: u64, cost: u32, waited: bool) -> Result<(), u64> {
+        let (interval, burst) = self.pace.get();
+        let tolerance = interval.saturating_mul(u64::from(burst - 1));
+        let need = u64::from(cost.min(burst));
+        let slack = if waited { interval / 2 } else { 0 };
+        // The bucket cannot be fuller than `burst`.
+        let full = now.saturating_sub(tolerance).saturating_sub(slack);
+        let charge = interval.saturating_mul(u64::from(cost));
+        let mut allow_at = self.allow_at.load(Ordering::Acquire);
         loop {
-            let conforming_at = tat
-                .saturating_add(self.interval.saturating_mul(need - 1))
-                .saturating_sub(self.tolerance);
+            let conforming_at = allow_at.saturating_add(interval.saturating_mul(need - 1));
             let allowed_at = conforming_at.max(self.paused_until.load(Ordering::Acquire));
             if now < allowed_at {
                 return Err(allowed_at);
             }
-            let next = tat.max(now.saturating_sub(slack)).saturating_add(charge);
-            match self
-                .tat
-                .compare_exchange_weak(tat, next, Ordering::AcqRel, Ordering::Acquire)
-            {
+            let next = allow_at.max(full).saturating_add(charge);
+            match self.allow_at.compare_exchange_weak(
+                allow_at,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return Ok(()),
-                Err(actual) => tat = actual,
+                Err(actual) => allow_at = actual,
             }
         }
     }
@@ -158,17 +174,32 @@ impl Scope {
 
     /// Grants `cost` at once if nobody is waiting and the quota allows.
     pub(crate) fn try_acquire(&self, cost: u32) -> bool {
-        self.queued.load(Ordering::Acquire) == 0 && self.grant(self.now(), cost).is_ok()
+        self.queued.load(Ordering::Acquire) == 0 && self.grant(self.now(), cost, false).is_ok()
     }
 
     /// Stops every grant in this scope until `until` (a 429 was seen), then
-    /// resumes at the quota's rate rather than with a burst: the server's
-    /// window state is unknown after a 429.
-    pub(crate) fn pause_until(&self, until: Instant) {
-        let until = nanos(until.saturating_duration_since(self.epoch));
-        self.paused_until.fetch_max(until, Ordering::AcqRel);
-        self.tat
-            .fetch_max(until.saturating_add(self.tolerance), Ordering::AcqRel);
+    /// resumes at half the rate rather than with a burst: the server's
+    /// window state is unknown after a 429. 429s that arrive while the scope
+    /// is already paused come from the same window and do not cut again.
+    pub(crate) fn pause_until(&self, until: Instant, cut_rate: bool) {
+        let now = self.now();
+        let until = self.time(until);
+        let previous = self.paused_until.fetch_max(until, Ordering::AcqRel);
+        if cut_rate && previous <= now {
+            self.pace.throttled();
+        }
+        // Resume paced: one unit at `until`, the next an interval later.
+        self.allow_at.fetch_max(until, Ordering::AcqRel);
+    }
+
+    /// The server said how many requests a second it allows here.
+    pub(crate) fn learn_limit(&self, per_second: f64) {
+        self.pace.learn(per_second);
+    }
+
+    /// A request of this scope got an answer other than 429.
+    pub(crate) fn succeeded(&self) {
+        self.pace.succeeded();
     }
 
     /// The quota this scope paces by.
@@ -196,7 +227,7 @@ impl Scope {
             let mut queue = self.lock();
             let id = match *slot {
                 NOT_QUEUED => {
-                    if queue.waiters.is_empty() && self.grant(now, cost).is_ok() {
+                    if queue.waiters.is_empty() && self.grant(now, cost, false).is_ok() {
                         return Poll::Ready(());
                     }
                     let id = queue.next_id;
@@ -218,7 +249,7 @@ impl Scope {
                 }
                 return Poll::Pending;
             }
-            match self.grant(now, cost) {
+            match self.grant(now, cost, true) {
                 Ok(()) => {
                     queue.waiters.pop_front();
                     *slot = NOT_QUEUED;
@@ -281,8 +312,8 @@ fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
 pub(crate) struct ScopeRef {
     pub(crate) key: ScopeKey,
     pub(crate) scope: Arc<Scope>,
-    /// How a 429 pauses the scope (kept here, not in every request's future).
-    pub(crate) pauses: Pauses,
+    /// What the scope learns from answers (kept here, not in every request's future).
+    pub(crate) feedback: Feedback,
 }
 
 /// One request's place in a scope: a future that resolves once the request

@@ -80,7 +80,7 @@ impl<S> RateLimit<S> {
         let scope = Arc::new(ScopeRef {
             scope: self.limiter.scope(&key),
             key,
-            pauses: self.limiter.config.pauses(),
+            feedback: self.limiter.config.feedback(),
         });
         self.last = Some(scope.clone());
         scope

@@ -1,0 +1,288 @@
+//! Fine-tuning jobs: pending, then running, then completed, on tokio time,
+//! with a cap on jobs in flight.
+//!
+//! A job's phase is computed from the clock whenever it is looked at, so no
+//! task runs in the background and paused time moves jobs along.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use serde_json::{json, Map, Value};
+use tokio::time::Instant;
+
+use super::{optional_str, optional_u64, required_str, Reply};
+use crate::sim::errors::ApiError;
+use crate::sim::models::ModelKind;
+use crate::sim::state::State;
+use crate::sim::text::rfc3339;
+
+/// One fine-tuning job.
+#[derive(Clone, Debug)]
+pub(crate) struct FineTuneJob {
+    id: String,
+    model: String,
+    training_file: String,
+    validation_file: Option<String>,
+    suffix: Option<String>,
+    n_epochs: u64,
+    learning_rate: f64,
+    batch_size: Value,
+    created: Instant,
+    pending: Duration,
+    running: Duration,
+    cancelled: Option<Instant>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Running,
+    Completed,
+    Cancelled,
+}
+
+impl FineTuneJob {
+    fn started(&self) -> Instant {
+        self.created + self.pending
+    }
+
+    fn finished(&self) -> Instant {
+        self.created + self.pending + self.running
+    }
+
+    fn phase(&self, now: Instant) -> Phase {
+        if self.cancelled.is_some() {
+            Phase::Cancelled
+        } else if now < self.started() {
+            Phase::Pending
+        } else if now < self.finished() {
+            Phase::Running
+        } else {
+            Phase::Completed
+        }
+    }
+
+    fn in_flight(&self, now: Instant) -> bool {
+        matches!(self.phase(now), Phase::Pending | Phase::Running)
+    }
+
+    /// When the job last changed phase.
+    fn updated(&self, now: Instant) -> Instant {
+        match self.phase(now) {
+            Phase::Pending => self.created,
+            Phase::Running => self.started(),
+            Phase::Completed => self.finished(),
+            Phase::Cancelled => self.cancelled.unwrap_or(self.created),
+        }
+    }
+
+    fn output_name(&self) -> String {
+        let base = self.model.rsplit('/').next().unwrap_or(&self.model);
+        let suffix = self.suffix.as_deref().unwrap_or("ft");
+        format!(
+            "sim-user/{base}-{suffix}-{}",
+            &self.id[3..11.min(self.id.len())]
+        )
+    }
+
+    fn describe(&self, state: &State, now: Instant) -> Value {
+        let phase = self.phase(now);
+        let status = match phase {
+            Phase::Pending => "pending",
+            Phase::Running => "running",
+            Phase::Completed => "completed",
+            Phase::Cancelled => "cancelled",
+        };
+        json!({
+            "id": self.id,
+            "object": "fine-tune",
+            "status": status,
+            "model": self.model,
+            "output_name": self.output_name(),
+            "model_output_name": self.output_name(),
+            "training_file": self.training_file,
+            "validation_file": self.validation_file,
+            "suffix": self.suffix,
+            "n_epochs": self.n_epochs,
+            "n_checkpoints": 1,
+            "n_evals": 0,
+            "batch_size": self.batch_size,
+            "learning_rate": self.learning_rate,
+            "training_type": { "type": "Lora" },
+            "training_method": { "method": "sft" },
+            "created_at": rfc3339(state.wall(self.created)),
+            "updated_at": rfc3339(state.wall(self.updated(now))),
+        })
+    }
+
+    fn events(&self, state: &State, now: Instant) -> Vec<Value> {
+        let event = |at: Instant, kind: &str, message: &str| {
+            json!({
+                "object": "fine-tune-event",
+                "created_at": rfc3339(state.wall(at)),
+                "level": "info",
+                "message": message,
+                "type": kind,
+            })
+        };
+        let mut events = vec![event(
+            self.created,
+            "job_pending",
+            "Fine tune request created",
+        )];
+        let end = self.cancelled.unwrap_or(now);
+        if self.started() <= end.min(now) {
+            events.push(event(self.started(), "job_start", "Job started"));
+        }
+        if self.finished() <= end.min(now) {
+            events.push(event(
+                self.finished(),
+                "job_complete",
+                "Job finished: training completed",
+            ));
+        }
+        if let Some(at) = self.cancelled {
+            events.push(event(at, "job_stopped", "Job was cancelled by the user"));
+        }
+        events
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        format!("Fine-tune job {id} not found"),
+    )
+    .code("not_found")
+}
+
+/// `POST /v1/fine-tunes`.
+pub(crate) fn create(
+    state: &mut State,
+    map: &Map<String, Value>,
+    now: Instant,
+) -> Result<Reply, ApiError> {
+    let model = required_str(map, "model")?.to_owned();
+    let training_file = required_str(map, "training_file")?.to_owned();
+    let validation_file = optional_str(map, "validation_file")?.map(str::to_owned);
+    let suffix = optional_str(map, "suffix")?.map(str::to_owned);
+    let n_epochs = optional_u64(map, "n_epochs")?.unwrap_or(1);
+    super::check_numbers(
+        map,
+        &[
+            "learning_rate",
+            "warmup_ratio",
+            "max_grad_norm",
+            "weight_decay",
+        ],
+    )?;
+    let learning_rate = map
+        .get("learning_rate")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.00001);
+    let batch_size = match map.get("batch_size") {
+        None | Some(Value::Null) => json!("max"),
+        Some(v @ Value::Number(_)) => v.clone(),
+        Some(Value::String(s)) if s == "max" => json!("max"),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "batch_size",
+                "`batch_size` must be an integer or \"max\"",
+            ))
+        }
+    };
+    match state.config.model(&model) {
+        None => return Err(ApiError::model_not_found(&model)),
+        Some(m) if !matches!(m.kind, ModelKind::Chat | ModelKind::Language) => {
+            return Err(ApiError::invalid_field(
+                "model",
+                format!("Model {model} cannot be fine-tuned"),
+            ))
+        }
+        Some(_) => {}
+    }
+    for (field, id) in [
+        ("training_file", Some(&training_file)),
+        ("validation_file", validation_file.as_ref()),
+    ] {
+        let Some(id) = id else { continue };
+        if state.file(id).and_then(|f| f.content.as_ref()).is_none() {
+            return Err(ApiError::invalid_field(
+                field,
+                format!("File {id} does not exist or has not been uploaded"),
+            ));
+        }
+    }
+    let capacity = state.config.fine_tune_capacity;
+    let in_flight = state.fine_tunes.iter().filter(|j| j.in_flight(now)).count();
+    if in_flight >= capacity {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            format!("You have reached the maximum of {capacity} concurrent fine-tuning jobs. Wait for a job to finish or cancel one."),
+        )
+        .code("too_many_jobs"));
+    }
+    let job = FineTuneJob {
+        id: format!("ft-{}", state.uuid()),
+        model,
+        training_file,
+        validation_file,
+        suffix,
+        n_epochs,
+        learning_rate,
+        batch_size,
+        created: now,
+        pending: state.config.fine_tune_pending,
+        running: state.config.fine_tune_running,
+        cancelled: None,
+    };
+    let body = job.describe(state, now);
+    state.fine_tunes.push(job);
+    Ok(Reply::ok(&body))
+}
+
+pub(crate) fn list(state: &State, now: Instant) -> Reply {
+    let data: Vec<Value> = state
+        .fine_tunes
+        .iter()
+        .map(|j| j.describe(state, now))
+        .collect();
+    Reply::ok(&json!({ "data": data }))
+}
+
+pub(crate) fn get(state: &State, id: &str, now: Instant) -> Result<Reply, ApiError> {
+    let job = state
+        .fine_tunes
+        .iter()
+        .find(|j| j.id == id)
+        .ok_or_else(|| not_found(id))?;
+    let mut body = job.describe(state, now);
+    body["events"] = Value::Array(job.events(state, now));
+    Ok(Reply::ok(&body))
+}
+
+pub(crate) fn cancel(state: &mut State, id: &str, now: Instant) -> Result<Reply, ApiError> {
+    let at = state
+        .fine_tunes
+        .iter()
+        .position(|j| j.id == id)
+        .ok_or_else(|| not_found(id))?;
+    if !state.fine_tunes[at].in_flight(now) {
+        return Err(ApiError::invalid(format!(
+            "Fine-tune job {id} has already finished and cannot be cancelled"
+        )));
+    }
+    state.fine_tunes[at].cancelled = Some(now);
+    Ok(Reply::ok(&state.fine_tunes[at].describe(state, now)))
+}
+
+pub(crate) fn events(state: &State, id: &str, now: Instant) -> Result<Reply, ApiError> {
+    let job = state
+        .fine_tunes
+        .iter()
+        .find(|j| j.id == id)
+        .ok_or_else(|| not_found(id))?;
+    Ok(Reply::ok(&json!({ "data": job.events(state, now) })))
+}

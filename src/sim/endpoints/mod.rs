@@ -1,0 +1,188 @@
+//! The endpoints: each parses its request and builds its answer.
+
+pub(crate) mod batches;
+pub(crate) mod chat;
+pub(crate) mod completions;
+pub(crate) mod embeddings;
+pub(crate) mod files;
+pub(crate) mod fine_tunes;
+pub(crate) mod images;
+pub(crate) mod models;
+pub(crate) mod rerank;
+
+use bytes::Bytes;
+use http::{HeaderName, StatusCode};
+use serde_json::{Map, Value};
+
+use super::errors::ApiError;
+use super::models::{ModelKind, SimModel};
+use super::state::Config;
+
+/// An answer before faults and headers are applied.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: &'static str,
+    pub(crate) payload: Payload,
+    pub(crate) headers: Vec<(HeaderName, String)>,
+}
+
+/// What the body holds.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    /// A whole body.
+    Bytes(Bytes),
+    /// Server-sent events, one `data:` line each, then `data: [DONE]`.
+    Events(Vec<Value>),
+}
+
+impl Reply {
+    pub(crate) fn json(status: StatusCode, value: &Value) -> Reply {
+        Reply {
+            status,
+            content_type: "application/json",
+            payload: Payload::Bytes(Bytes::from(value.to_string())),
+            headers: Vec::new(),
+        }
+    }
+
+    pub(crate) fn ok(value: &Value) -> Reply {
+        Reply::json(StatusCode::OK, value)
+    }
+
+    pub(crate) fn events(events: Vec<Value>) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            content_type: super::render::EVENT_STREAM,
+            payload: Payload::Events(events),
+            headers: Vec::new(),
+        }
+    }
+
+    pub(crate) fn raw(status: StatusCode, content_type: &'static str, body: Bytes) -> Reply {
+        Reply {
+            status,
+            content_type,
+            payload: Payload::Bytes(body),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Parses a JSON object body.
+pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::invalid("Request body must be a JSON object")),
+        // serde_json's message names a line and column, never the input.
+        Err(error) => Err(ApiError::invalid(format!(
+            "Invalid JSON in request body: {error}"
+        ))),
+    }
+}
+
+/// A required string field.
+pub(crate) fn required_str<'a>(
+    map: &'a Map<String, Value>,
+    field: &str,
+) -> Result<&'a str, ApiError> {
+    match map.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        None | Some(Value::Null) => Err(ApiError::invalid_field(
+            field,
+            format!("`{field}` is required"),
+        )),
+        Some(_) => Err(ApiError::invalid_field(
+            field,
+            format!("`{field}` must be a string"),
+        )),
+    }
+}
+
+/// An optional string field.
+pub(crate) fn optional_str<'a>(
+    map: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, ApiError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ApiError::invalid_field(
+            field,
+            format!("`{field}` must be a string"),
+        )),
+    }
+}
+
+/// An optional non-negative integer field.
+pub(crate) fn optional_u64(map: &Map<String, Value>, field: &str) -> Result<Option<u64>, ApiError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value.as_u64().map(Some).ok_or_else(|| {
+            ApiError::invalid_field(field, format!("`{field}` must be a non-negative integer"))
+        }),
+    }
+}
+
+/// An optional boolean field.
+pub(crate) fn optional_bool(
+    map: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<bool>, ApiError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::invalid_field(
+            field,
+            format!("`{field}` must be a boolean"),
+        )),
+    }
+}
+
+/// Checks that optional number fields, when present, are numbers.
+pub(crate) fn check_numbers(map: &Map<String, Value>, fields: &[&str]) -> Result<(), ApiError> {
+    for field in fields {
+        match map.get(*field) {
+            None | Some(Value::Null) | Some(Value::Number(_)) => {}
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    *field,
+                    format!("`{field}` must be a number"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Looks up a model for an endpoint: 404 when unknown, 400
+/// `model_not_available` when it needs a dedicated endpoint, 400 when it
+/// does something else.
+pub(crate) fn serve_model<'a>(
+    config: &'a Config,
+    id: &str,
+    kinds: &[ModelKind],
+) -> Result<&'a SimModel, ApiError> {
+    let model = config
+        .model(id)
+        .ok_or_else(|| ApiError::model_not_found(id))?;
+    if !model.serverless {
+        return Err(ApiError::model_not_available(id));
+    }
+    if !kinds.contains(&model.kind) {
+        return Err(ApiError::invalid_field(
+            "model",
+            format!(
+                "Model {id} is a {} model and does not serve this endpoint",
+                model.kind.as_str()
+            ),
+        ));
+    }
+    Ok(model)
+}
+
+/// A stable per-answer seed, as Together reports in `choices[].seed`.
+pub(crate) fn answer_seed(seed: u64, text: &str) -> u64 {
+    let mut state = seed ^ super::text::fnv1a(text.as_bytes());
+    super::text::splitmix64(&mut state) >> 1
+}
