@@ -69,6 +69,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backoff;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 pub mod endpoint;
 pub mod extensions;
 pub mod rate_limit;
@@ -83,6 +86,17 @@ mod wait_hint;
 pub use backoff::BackoffLayer;
 pub use rate_limit::{Quota, RateLimitLayer};
 pub use retry_after::RetryAfterLayer;
+
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use client::types;
+#[cfg(feature = "client")]
+pub use client::types::{
+    ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, EmbeddingRequest,
+    EmbeddingResponse, Message, ModelInfo, Role,
+};
+#[cfg(feature = "client")]
+pub use client::{EmbedAllError, Error, Together, TogetherBuilder};
 
 /// Alias for a type-erased error type.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -276,13 +276,20 @@ async fn a_lower_x_ratelimit_limit_slows_the_scope_and_a_higher_one_is_ignored()
     join_all((1..9).map(|i| service.clone().oneshot(chat(i)))).await;
     // Learned after the first answer (sent under the configured burst):
     // 4/s with a burst of 4 from then on.
-    assert_eq!(offsets(&recorder, start), vec![0, 0, 0, 0, 0, 250, 500, 750, 1000]);
+    assert_eq!(
+        offsets(&recorder, start),
+        vec![0, 0, 0, 0, 0, 250, 500, 750, 1000]
+    );
 
     let recorder = Recorder::always(200, vec![("x-ratelimit-limit", "1000".into())]);
     let service = RateLimitLayer::new(Quota::per_second(2).burst(1)).layer(recorder.clone());
     let start = Instant::now();
     join_all((0..4).map(|i| service.clone().oneshot(chat(i)))).await;
-    assert_eq!(offsets(&recorder, start), vec![0, 500, 1000, 1500], "never above the quota");
+    assert_eq!(
+        offsets(&recorder, start),
+        vec![0, 500, 1000, 1500],
+        "never above the quota"
+    );
 
     let recorder = Recorder::always(200, vec![("x-ratelimit-limit", "garbage".into())]);
     let service = RateLimitLayer::new(Quota::per_second(2).burst(1)).layer(recorder.clone());

@@ -1,0 +1,343 @@
+//! Building a [`Together`] client.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+
+use super::error::Error;
+use super::helpers::fine_tune_cap::FineTuneGate;
+use super::transport::{self, HttpService};
+use super::{ApiKey, BaseUrl, Config, Shared, Together, DEFAULT_BASE_URL};
+use crate::endpoint::Endpoint;
+use crate::{BackoffLayer, BoxError, Quota, RateLimitLayer, RetryAfterLayer};
+
+/// Builds a [`Together`] client.
+///
+/// Anything not set falls back to the environment (`TOGETHER_API_KEY`,
+/// `TOGETHER_BASE_URL`) and then to the defaults: base URL
+/// `https://api.together.ai/v1`, connect timeout 5 s, per-attempt timeout
+/// 60 s, total timeout 10 min, the layers' own defaults, 20 inputs per
+/// embeddings request, at most 3 fine-tune jobs at once.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_together::Together;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_together::Error> {
+/// let client = Together::builder()
+///     .api_key("my-key")
+///     .base_url("http://127.0.0.1:9/v1")
+///     .timeout(Duration::from_secs(120))
+///     .fallback("meta-llama/Llama-3.3-70B-Instruct-Turbo", ["Qwen/Qwen2.5-72B-Instruct-Turbo"])
+///     .build()?;
+/// assert_eq!(client.base_url(), "http://127.0.0.1:9/v1");
+/// assert!(!format!("{client:?}").contains("my-key"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TogetherBuilder {
+    api_key: Option<String>,
+    base_url: Option<String>,
+    connect_timeout: Duration,
+    attempt_timeout: Duration,
+    rate_limit: Option<RateLimitLayer>,
+    retry_after: RetryAfterLayer,
+    backoff: BackoffLayer,
+    config: Config,
+}
+
+impl fmt::Debug for TogetherBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TogetherBuilder")
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("base_url", &self.base_url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("rate_limit", &self.rate_limit)
+            .field("retry_after", &self.retry_after)
+            .field("backoff", &self.backoff)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Default for TogetherBuilder {
+    fn default() -> Self {
+        TogetherBuilder::new()
+    }
+}
+
+impl TogetherBuilder {
+    /// A builder with the defaults.
+    pub fn new() -> Self {
+        TogetherBuilder {
+            api_key: None,
+            base_url: None,
+            connect_timeout: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(60),
+            rate_limit: None,
+            retry_after: RetryAfterLayer::new(),
+            backoff: BackoffLayer::new(),
+            config: Config::default(),
+        }
+    }
+
+    /// The API key (else `TOGETHER_API_KEY`).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// The base URL, e.g. `https://api.together.ai/v1` or a simulator's
+    /// `http://127.0.0.1:PORT/v1` (else `TOGETHER_BASE_URL`, else the default).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// How long to wait for a TCP connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one attempt may take to get response headers (default 60 s).
+    /// Retries get a fresh timeout each.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// The rate limiter (default [`RateLimitLayer::together()`], the preset).
+    /// Every clone of the client shares it; pass clones of one layer to
+    /// several builders to share one budget between clients of one key.
+    pub fn rate_limit(mut self, layer: RateLimitLayer) -> Self {
+        self.rate_limit = Some(layer);
+        self
+    }
+
+    /// Paces one model by `quota` (on top of the current rate limiter).
+    pub fn model_quota(mut self, model: impl Into<Arc<str>>, quota: Quota) -> Self {
+        let layer = self
+            .rate_limit
+            .take()
+            .unwrap_or_else(RateLimitLayer::together);
+        self.rate_limit = Some(layer.model_quota(model, quota));
+        self
+    }
+
+    /// Paces one endpoint class by `quota` (on top of the current rate limiter).
+    pub fn endpoint_quota(mut self, endpoint: Endpoint, quota: Quota) -> Self {
+        let layer = self
+            .rate_limit
+            .take()
+            .unwrap_or_else(RateLimitLayer::together);
+        self.rate_limit = Some(layer.endpoint_quota(endpoint, quota));
+        self
+    }
+
+    /// The 429 retry layer (default [`RetryAfterLayer::new()`]).
+    pub fn retry_after(mut self, layer: RetryAfterLayer) -> Self {
+        self.retry_after = layer;
+        self
+    }
+
+    /// The 5xx / transport backoff layer (default [`BackoffLayer::new()`]).
+    pub fn backoff(mut self, layer: BackoffLayer) -> Self {
+        self.backoff = layer;
+        self
+    }
+
+    /// Sets `max_retries` of both retry layers (0 turns retries off).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.retry_after = self.retry_after.max_retries(retries);
+        self.backoff = self.backoff.max_retries(retries);
+        self
+    }
+
+    /// How long a stream may stay silent between two chunks before it ends
+    /// with a timeout error (default 60 s); `None` to wait for ever.
+    pub fn stream_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.stream_idle_timeout = timeout;
+        self
+    }
+
+    /// How long a whole call may take, retries and waits included (default
+    /// 10 min); `None` for no limit. Also set as the
+    /// [`Deadline`](crate::extensions::Deadline) the retry layers respect.
+    pub fn total_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.total_timeout = timeout;
+        self
+    }
+
+    /// Fallback models for `model`, in order: when a request for `model` is
+    /// still answered 503 (overloaded) after retries, it goes to the next one.
+    pub fn fallback<I, S>(mut self, model: impl Into<String>, fallbacks: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.fallbacks.insert(
+            model.into(),
+            fallbacks.into_iter().map(Into::into).collect(),
+        );
+        self
+    }
+
+    /// Inputs per request in [`Together::embed_all`] (default 20, at least 1).
+    pub fn embed_batch_size(mut self, size: usize) -> Self {
+        self.config.embed_batch_size = size.max(1);
+        self
+    }
+
+    /// Requests in flight at once in [`Together::embed_all`] (default 8, at
+    /// least 1); the rate limiter paces them.
+    pub fn embed_concurrency(mut self, concurrency: usize) -> Self {
+        self.config.embed_concurrency = concurrency.max(1);
+        self
+    }
+
+    /// At most this many fine-tune jobs running at once (default 3, at least 1).
+    pub fn fine_tune_cap(mut self, cap: usize) -> Self {
+        self.config.fine_tune_cap = cap.max(1);
+        self
+    }
+
+    /// How often to poll a job's status while waiting (fine-tune cap, batch
+    /// jobs); default 10 s.
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.config.poll_interval = interval;
+        self
+    }
+
+    /// Whether the rate limiter weighs each request by its token estimate
+    /// (sets [`Cost`](crate::extensions::Cost)); use with token quotas.
+    /// Default off: each request costs 1.
+    pub fn token_weighted(mut self, on: bool) -> Self {
+        self.config.token_weighted = on;
+        self
+    }
+
+    /// The largest response body read (default 512 MiB).
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_response_bytes = bytes.max(1);
+        self
+    }
+
+    /// The client over the default transport (hyper-util + rustls) with the
+    /// default stack of layers.
+    ///
+    /// # Errors
+    ///
+    /// When no API key is set (here or in `TOGETHER_API_KEY`), the key is not
+    /// a valid header value, or the base URL is not a valid `http(s)://` URL.
+    pub fn build(self) -> Result<Together, Error> {
+        let key = self.key()?;
+        if key.is_none() {
+            return Err(Error::config(
+                "no API key: call `api_key(..)` or set TOGETHER_API_KEY",
+            ));
+        }
+        let transport = transport::hyper_transport(self.connect_timeout)?;
+        let http = self.stack(transport);
+        self.finish(http, key)
+    }
+
+    /// The client over your transport, with the default stack of layers (and
+    /// the per-attempt timeout) above it. The API key is optional here.
+    ///
+    /// # Errors
+    ///
+    /// When the key is not a valid header value or the base URL is invalid.
+    pub fn build_with_transport<S, B>(self, transport: S) -> Result<Together, Error>
+    where
+        S: tower::Service<http::Request<Full<Bytes>>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let key = self.key()?;
+        let http = self.stack(transport::erase(transport));
+        self.finish(http, key)
+    }
+
+    /// The client over `service` as it is, with no layers added (see
+    /// [`Together::with_service`]). The API key is optional here.
+    ///
+    /// # Errors
+    ///
+    /// When the key is not a valid header value or the base URL is invalid.
+    pub fn build_with_service<S, B>(self, service: S) -> Result<Together, Error>
+    where
+        S: tower::Service<http::Request<Full<Bytes>>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let key = self.key()?;
+        let http = transport::erase(service);
+        self.finish(http, key)
+    }
+
+    fn key(&self) -> Result<Option<ApiKey>, Error> {
+        match &self.api_key {
+            Some(key) => ApiKey::new(key).map(Some),
+            None => match std::env::var("TOGETHER_API_KEY") {
+                Ok(key) if !key.trim().is_empty() => ApiKey::new(&key).map(Some),
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// The HTTP layers over `transport`: backoff, 429 retry, rate limit,
+    /// per-attempt timeout, outermost first.
+    fn stack(&self, transport: HttpService) -> HttpService {
+        let rate_limit = self
+            .rate_limit
+            .clone()
+            .unwrap_or_else(RateLimitLayer::together);
+        let stack = tower::ServiceBuilder::new()
+            .layer(self.backoff)
+            .layer(self.retry_after)
+            .layer(rate_limit)
+            .timeout(self.attempt_timeout)
+            .service(transport);
+        transport::erase(stack)
+    }
+
+    fn finish(self, http: HttpService, api_key: Option<ApiKey>) -> Result<Together, Error> {
+        let base_url = match self.base_url {
+            Some(url) => url,
+            None => std::env::var("TOGETHER_BASE_URL")
+                .ok()
+                .filter(|u| !u.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+        };
+        let base = BaseUrl::parse(&base_url)?;
+        Ok(Together {
+            inner: Arc::new(Shared {
+                http,
+                base,
+                api_key,
+                fine_tunes: FineTuneGate::new(self.config.fine_tune_cap),
+                config: self.config,
+                models_cache: tokio::sync::OnceCell::new(),
+            }),
+        })
+    }
+}

@@ -1,0 +1,162 @@
+//! One file per endpoint family: the [`ApiRequest`](super::ApiRequest)
+//! impls of its request types and the `Together` methods that send them.
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+pub(crate) mod batches;
+pub(crate) mod chat;
+pub(crate) mod completions;
+pub(crate) mod embeddings;
+pub(crate) mod files;
+pub(crate) mod fine_tunes;
+pub(crate) mod images;
+pub(crate) mod models;
+pub(crate) mod rerank;
+
+/// Implements [`ApiRequest`](super::ApiRequest) for a JSON `POST` request type
+/// with a `model` field.
+macro_rules! json_post {
+    ($request:ty => $response:ty, $path:literal, |$this:ident| $estimate:expr) => {
+        impl $crate::client::ApiRequest for $request {
+            type Response = $response;
+
+            fn method(&self) -> http::Method {
+                http::Method::POST
+            }
+
+            fn path(&self) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($path)
+            }
+
+            fn body(&self) -> Result<$crate::client::RequestBody, $crate::client::Error> {
+                $crate::client::RequestBody::json(self)
+            }
+
+            fn decode(&self, body: bytes::Bytes) -> Result<$response, serde_json::Error> {
+                serde_json::from_slice(&body)
+            }
+
+            fn model(&self) -> Option<&str> {
+                Some(&self.model)
+            }
+
+            fn set_model(&mut self, model: &str) -> bool {
+                model.clone_into(&mut self.model);
+                true
+            }
+
+            fn token_estimate(&self) -> u32 {
+                let $this = self;
+                $estimate
+            }
+        }
+    };
+}
+
+/// Declares a request type that names one object by id, and implements
+/// [`ApiRequest`](super::ApiRequest) for it.
+macro_rules! id_request {
+    ($(#[$meta:meta])* $name:ident, $method:ident, $prefix:literal, $suffix:literal => $response:ty, $decode:path) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $name {
+            /// The id.
+            pub id: String,
+        }
+
+        impl $name {
+            /// The request for the object `id`.
+            pub fn new(id: impl Into<String>) -> Self {
+                $name { id: id.into() }
+            }
+        }
+
+        impl $crate::client::ApiRequest for $name {
+            type Response = $response;
+
+            fn method(&self) -> http::Method {
+                http::Method::$method
+            }
+
+            fn path(&self) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Owned(format!("{}/{}{}", $prefix, self.id, $suffix))
+            }
+
+            fn body(&self) -> Result<$crate::client::RequestBody, $crate::client::Error> {
+                // Checked here, before anything is sent, so an id cannot
+                // redirect the request to another path.
+                $crate::client::request::path_id(&self.id)?;
+                Ok($crate::client::RequestBody::empty())
+            }
+
+            fn decode(&self, body: bytes::Bytes) -> Result<$response, serde_json::Error> {
+                $decode(body)
+            }
+        }
+    };
+}
+
+/// Declares a request type with no parameters, and implements
+/// [`ApiRequest`](super::ApiRequest) for it.
+macro_rules! unit_request {
+    ($(#[$meta:meta])* $name:ident, $method:ident, $path:literal => $response:ty, $decode:path) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name;
+
+        impl $crate::client::ApiRequest for $name {
+            type Response = $response;
+
+            fn method(&self) -> http::Method {
+                http::Method::$method
+            }
+
+            fn path(&self) -> std::borrow::Cow<'_, str> {
+                std::borrow::Cow::Borrowed($path)
+            }
+
+            fn body(&self) -> Result<$crate::client::RequestBody, $crate::client::Error> {
+                Ok($crate::client::RequestBody::empty())
+            }
+
+            fn decode(&self, body: bytes::Bytes) -> Result<$response, serde_json::Error> {
+                $decode(body)
+            }
+        }
+    };
+}
+
+pub(crate) use {id_request, json_post, unit_request};
+
+/// Decodes JSON.
+pub(crate) fn json<T: DeserializeOwned>(body: Bytes) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(&body)
+}
+
+/// Decodes a list sent as a bare array (as `GET /models` and `GET /batches`
+/// do) or, leniently, as `{"data": [...]}`.
+pub(crate) fn bare_list<T: DeserializeOwned>(body: Bytes) -> Result<Vec<T>, serde_json::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List<T> {
+        Bare(Vec<T>),
+        Wrapped { data: Vec<T> },
+    }
+    match serde_json::from_slice::<List<T>>(&body) {
+        Ok(List::Bare(items)) | Ok(List::Wrapped { data: items }) => Ok(items),
+        // Decode again as a bare array for the precise error message.
+        Err(_) => serde_json::from_slice::<Vec<T>>(&body),
+    }
+}
+
+/// Keeps the body as bytes.
+pub(crate) fn raw(body: Bytes) -> Result<Bytes, serde_json::Error> {
+    Ok(body)
+}
+
+/// A rough token count of some text: a quarter of its bytes, at least one.
+pub(crate) fn tokens_of(text: &str) -> u32 {
+    u32::try_from(text.len() / 4 + 1).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,379 @@
+//! The typed Together client.
+//!
+//! [`Together`] turns typed requests ([`ChatRequest`](crate::types::ChatRequest)
+//! and friends) into HTTP requests, tags them with the
+//! [extensions](crate::extensions) the layers read (model, API key
+//! fingerprint, token estimate, deadline), and sends them through a stack of
+//! the crate's layers over a hyper-util + rustls transport:
+//!
+//! ```text
+//! Together ─► Backoff ─► RetryAfter ─► RateLimit ─► per-attempt timeout ─► transport
+//! ```
+//!
+//! so `client.chat(request).await?` gets pacing, 429 handling and 5xx backoff
+//! for free. Use [`TogetherBuilder::build_with_transport`] to stack the same
+//! layers over your own transport, or [`Together::with_service`] to send
+//! through a stack you built yourself. `Together` is itself a tower
+//! [`Service`](tower::Service) for every [`ApiRequest`], so typed middleware
+//! can sit above it.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use tower_together::{ChatRequest, Message, Together};
+//!
+//! # async fn run() -> Result<(), tower_together::Error> {
+//! let client = Together::from_env()?; // TOGETHER_API_KEY, TOGETHER_BASE_URL
+//! let response = client
+//!     .chat(ChatRequest::new(
+//!         "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+//!         vec![Message::user("Say hello.")],
+//!     ))
+//!     .await?;
+//! println!("{}", response.choices[0].message.content);
+//! # Ok(()) }
+//! ```
+//!
+//! The same client over a fake transport, used as a tower `Service` of
+//! typed requests (the layers are stacked over the fake as over the network):
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use tower::{Service, ServiceExt};
+//! use tower_together::{ChatRequest, Message, Together};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tower_together::Error> {
+//! let fake = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+//!     let body = r#"{"id":"1","model":"m","choices":[{"index":0,
+//!         "message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}]}"#;
+//!     Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(body))))
+//! });
+//! let mut client = Together::builder()
+//!     .api_key("test-key")
+//!     .build_with_transport(fake)?;
+//!
+//! let request = ChatRequest::new("m", vec![Message::user("Hi")]);
+//! let response = client.clone().oneshot(request).await?;
+//!
+//! // Or ready-then-call, naming the request type for `ready`.
+//! let request = ChatRequest::new("m", vec![Message::user("Hi again")]);
+//! let again = ServiceExt::<ChatRequest>::ready(&mut client).await?.call(request).await?;
+//! assert_eq!(again.choices[0].message.content, "Hello!");
+//! assert_eq!(response.choices[0].message.content, "Hello!");
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Uri};
+
+mod builder;
+mod endpoints;
+mod error;
+mod helpers;
+mod request;
+pub mod requests;
+mod service;
+mod stream;
+mod transport;
+pub mod types;
+
+pub use builder::TogetherBuilder;
+pub use endpoints::files::Upload;
+pub use error::{Error, ErrorKind};
+pub use helpers::batch::{BatchLineError, BatchOptions, BatchOutcome, BatchResults};
+pub use helpers::embed_all::{EmbedAllError, FailedBatch};
+pub use request::{ApiRequest, RequestBody};
+pub use service::ResponseFuture;
+pub use stream::{ChatStream, CompletionStream, SseStream};
+pub use transport::ResponseBody;
+
+use helpers::fine_tune_cap::FineTuneGate;
+use transport::HttpService;
+
+/// The default base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.together.ai/v1";
+
+/// The client for Together's API. Cheap to clone: clones share one HTTP
+/// connection pool, one rate limiter, one model cache and one fine-tune cap.
+#[derive(Clone)]
+pub struct Together {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    http: HttpService,
+    base: BaseUrl,
+    api_key: Option<ApiKey>,
+    config: Config,
+    models_cache: tokio::sync::OnceCell<Arc<[String]>>,
+    fine_tunes: FineTuneGate,
+}
+
+impl fmt::Debug for Together {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Together")
+            .field("base_url", &self.inner.base)
+            .field("api_key", &self.inner.api_key)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Together {
+    /// A builder.
+    pub fn builder() -> TogetherBuilder {
+        TogetherBuilder::new()
+    }
+
+    /// The default client: API key from `TOGETHER_API_KEY`, base URL from
+    /// `TOGETHER_BASE_URL` (default `https://api.together.ai/v1`), the default
+    /// layers and the default transport.
+    ///
+    /// # Errors
+    ///
+    /// When `TOGETHER_API_KEY` is not set, or the base URL is not a valid
+    /// `http(s)://` URL.
+    pub fn from_env() -> Result<Together, Error> {
+        TogetherBuilder::new().build()
+    }
+
+    /// A client that sends through `service` as it is: your own stack, or a
+    /// test double. The builder's layer settings are not used; everything
+    /// else (key, base URL, timeouts, helpers) is.
+    ///
+    /// # Errors
+    ///
+    /// When the builder's base URL or API key is invalid.
+    pub fn with_service<S, B>(service: S, builder: TogetherBuilder) -> Result<Together, Error>
+    where
+        S: tower::Service<
+                http::Request<http_body_util::Full<bytes::Bytes>>,
+                Response = http::Response<B>,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Error: Into<crate::BoxError>,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<crate::BoxError>,
+    {
+        builder.build_with_service(service)
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> String {
+        self.inner.base.to_string()
+    }
+}
+
+/// The token estimate of a request, set by the typed client on every HTTP
+/// request. The rate limiter reads [`Cost`](crate::extensions::Cost), which the
+/// client sets to this value only when
+/// [`TogetherBuilder::token_weighted`] is on; this extension is there for your
+/// own layers either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenEstimate(pub u32);
+
+/// The API key: the header value (marked sensitive), the text for scrubbing
+/// server messages, and a fingerprint. Its `Debug` shows only the fingerprint.
+#[derive(Clone)]
+struct ApiKey {
+    header: HeaderValue,
+    secret: Arc<str>,
+    fingerprint: u64,
+}
+
+impl ApiKey {
+    fn new(key: &str) -> Result<ApiKey, Error> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(Error::config("the API key is empty"));
+        }
+        let mut header = HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| Error::config("the API key has characters not allowed in a header"))?;
+        header.set_sensitive(true);
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        Ok(ApiKey {
+            header,
+            secret: Arc::from(key),
+            fingerprint: hasher.finish(),
+        })
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ApiKey([redacted], fingerprint {:016x})",
+            self.fingerprint
+        )
+    }
+}
+
+/// A parsed base URL: scheme, authority and path prefix (no trailing `/`).
+#[derive(Clone)]
+struct BaseUrl {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    prefix: String,
+}
+
+impl BaseUrl {
+    fn parse(text: &str) -> Result<BaseUrl, Error> {
+        let bad = |why: &str| Error::config(format!("bad base URL {text:?}: {why}"));
+        let uri: Uri = text.trim().parse().map_err(|_| bad("not a URL"))?;
+        let scheme = uri.scheme().cloned().ok_or_else(|| bad("no scheme"))?;
+        if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
+            return Err(bad("the scheme must be http or https"));
+        }
+        let authority = uri.authority().cloned().ok_or_else(|| bad("no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(bad("credentials in the URL are not supported"));
+        }
+        if uri.query().is_some() {
+            return Err(bad("a query is not supported"));
+        }
+        Ok(BaseUrl {
+            scheme,
+            authority,
+            prefix: uri.path().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    fn join(&self, path: &str) -> Result<Uri, Error> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(format!("{}{}", self.prefix, path))
+            .build()
+            .map_err(|e| Error::invalid_request(format!("cannot build the URL: {e}")))
+    }
+
+    /// An absolute URL from a `Location` header, relative ones resolved
+    /// against the base URL's origin.
+    fn resolve(&self, location: &str) -> Result<Uri, Error> {
+        let uri: Uri = location
+            .parse()
+            .map_err(|_| Error::unexpected("the upload URL is not a valid URL"))?;
+        if uri.scheme().is_some() {
+            return Ok(uri);
+        }
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        if !path.starts_with('/') {
+            return Err(Error::unexpected("the upload URL is not absolute"));
+        }
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path)
+            .build()
+            .map_err(|e| Error::invalid_request(format!("cannot build the upload URL: {e}")))
+    }
+}
+
+impl fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.prefix)
+    }
+}
+
+impl fmt::Debug for BaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Settings of the typed layer (the HTTP layers hold their own).
+#[derive(Clone, Debug)]
+struct Config {
+    total_timeout: Option<Duration>,
+    stream_idle_timeout: Option<Duration>,
+    fallbacks: HashMap<String, Vec<String>>,
+    embed_batch_size: usize,
+    embed_concurrency: usize,
+    fine_tune_cap: usize,
+    poll_interval: Duration,
+    token_weighted: bool,
+    max_response_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            total_timeout: Some(Duration::from_secs(600)),
+            stream_idle_timeout: Some(Duration::from_secs(60)),
+            fallbacks: HashMap::new(),
+            embed_batch_size: 20,
+            embed_concurrency: 8,
+            fine_tune_cap: 3,
+            poll_interval: Duration::from_secs(10),
+            token_weighted: false,
+            max_response_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_and_its_errors_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Together>();
+        send_sync::<TogetherBuilder>();
+        send_sync::<Error>();
+        send_sync::<EmbedAllError>();
+        fn send<T: Send + 'static>() {}
+        send::<ResponseFuture<types::ChatResponse>>();
+        send::<ChatStream>();
+    }
+
+    #[test]
+    fn base_urls() {
+        let base = BaseUrl::parse("http://127.0.0.1:8080/v1/").unwrap();
+        assert_eq!(
+            base.join("/models").unwrap().to_string(),
+            "http://127.0.0.1:8080/v1/models"
+        );
+        assert_eq!(
+            base.resolve("/upload/abc?sig=1").unwrap().to_string(),
+            "http://127.0.0.1:8080/upload/abc?sig=1"
+        );
+        assert_eq!(
+            base.resolve("https://bucket.example/x")
+                .unwrap()
+                .to_string(),
+            "https://bucket.example/x"
+        );
+        for bad in [
+            "",
+            "api.together.ai/v1",
+            "ftp://x/v1",
+            "https://user:pw@x/v1",
+            "https://x/v1?a=b",
+        ] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_key_debug_is_redacted() {
+        let key = ApiKey::new("sk-very-secret").unwrap();
+        assert!(key.header.is_sensitive());
+        assert!(!format!("{key:?}").contains("sk-very-secret"));
+        assert!(ApiKey::new("bad\nkey").is_err());
+        assert!(ApiKey::new("  ").is_err());
+    }
+}

@@ -1,0 +1,202 @@
+//! Typed requests: each knows its method, path, body and response type.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method};
+use serde::Serialize;
+
+use super::error::Error;
+
+/// A typed request to Together's API.
+///
+/// The [`Together`](crate::Together) client is a tower `Service` for every
+/// type that implements this trait, so typed middleware can sit above it. The
+/// crate implements it for every request type it knows; implement it yourself
+/// for an endpoint it does not cover.
+///
+/// # Example
+///
+/// ```
+/// use std::borrow::Cow;
+/// use bytes::Bytes;
+/// use http::Method;
+/// use tower_together::client::{ApiRequest, RequestBody};
+/// use tower_together::Error;
+///
+/// /// `GET /whoami`, which this crate does not wrap.
+/// #[derive(Clone, Debug)]
+/// struct WhoAmI;
+///
+/// impl ApiRequest for WhoAmI {
+///     type Response = serde_json::Value;
+///     fn method(&self) -> Method { Method::GET }
+///     fn path(&self) -> Cow<'_, str> { Cow::Borrowed("/whoami") }
+///     fn body(&self) -> Result<RequestBody, Error> { Ok(RequestBody::empty()) }
+///     fn decode(&self, body: Bytes) -> Result<Self::Response, serde_json::Error> {
+///         serde_json::from_slice(&body)
+///     }
+/// }
+/// assert_eq!(WhoAmI.path(), "/whoami");
+/// ```
+pub trait ApiRequest: Clone + Send + 'static {
+    /// What a successful response decodes to.
+    type Response: Send + 'static;
+
+    /// The HTTP method.
+    fn method(&self) -> Method;
+
+    /// The path below the base URL, starting with `/` (e.g. `/chat/completions`).
+    fn path(&self) -> Cow<'_, str>;
+
+    /// The request body.
+    ///
+    /// # Errors
+    ///
+    /// When the request cannot be encoded, or names an invalid id.
+    fn body(&self) -> Result<RequestBody, Error>;
+
+    /// Decodes a 2xx response body.
+    ///
+    /// # Errors
+    ///
+    /// When the body is not what the endpoint returns.
+    fn decode(&self, body: Bytes) -> Result<Self::Response, serde_json::Error>;
+
+    /// The model the request is for, if any: it scopes rate limiting and
+    /// enables fallback models and "did you mean" suggestions.
+    fn model(&self) -> Option<&str> {
+        None
+    }
+
+    /// Points the request at another model, for fallback. Returns `false`
+    /// (the default) when the request has no model.
+    fn set_model(&mut self, model: &str) -> bool {
+        let _ = model;
+        false
+    }
+
+    /// A rough estimate of the tokens the request will use (prompt plus
+    /// completion), for token-weighted rate limits. Default 1.
+    fn token_estimate(&self) -> u32 {
+        1
+    }
+}
+
+/// The body of a typed request, with its content type.
+#[derive(Clone, Debug)]
+pub struct RequestBody {
+    content_type: Option<HeaderValue>,
+    bytes: Bytes,
+}
+
+impl RequestBody {
+    /// No body.
+    pub fn empty() -> Self {
+        RequestBody {
+            content_type: None,
+            bytes: Bytes::new(),
+        }
+    }
+
+    /// A JSON body.
+    ///
+    /// # Errors
+    ///
+    /// When `value` does not serialize (a map with non-string keys...).
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<Self, Error> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| Error::invalid_request(format!("cannot encode the request: {e}")))?;
+        Ok(RequestBody {
+            content_type: Some(HeaderValue::from_static("application/json")),
+            bytes: Bytes::from(bytes),
+        })
+    }
+
+    /// An `application/x-www-form-urlencoded` body of `fields`.
+    pub fn form(fields: &[(&str, &str)]) -> Self {
+        let mut encoded = String::new();
+        for (i, (name, value)) in fields.iter().enumerate() {
+            if i > 0 {
+                encoded.push('&');
+            }
+            form_encode(name, &mut encoded);
+            encoded.push('=');
+            form_encode(value, &mut encoded);
+        }
+        RequestBody {
+            content_type: Some(HeaderValue::from_static(
+                "application/x-www-form-urlencoded",
+            )),
+            bytes: Bytes::from(encoded),
+        }
+    }
+
+    /// Raw bytes with a content type.
+    pub fn bytes(content_type: HeaderValue, bytes: Bytes) -> Self {
+        RequestBody {
+            content_type: Some(content_type),
+            bytes,
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> (Option<HeaderValue>, Bytes) {
+        (self.content_type, self.bytes)
+    }
+}
+
+fn form_encode(text: &str, out: &mut String) {
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(byte as char)
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+}
+
+/// Checks an id before it goes into a path, so `../` or `?` cannot redirect
+/// a request elsewhere.
+pub(crate) fn path_id(id: &str) -> Result<&str, Error> {
+    let ok = !id.is_empty()
+        && id.len() <= 256
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && id != "."
+        && id != "..";
+    if ok {
+        Ok(id)
+    } else {
+        Err(Error::invalid_request(format!(
+            "not a valid id for a path: {:?}",
+            super::error::quote(id.as_bytes())
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding() {
+        let body =
+            RequestBody::form(&[("file_name", "my data.jsonl"), ("purpose", "fine-tune&x=1")]);
+        let (_, bytes) = body.into_parts();
+        assert_eq!(
+            &bytes[..],
+            b"file_name=my+data.jsonl&purpose=fine-tune%26x%3D1"
+        );
+    }
+
+    #[test]
+    fn ids_cannot_escape_the_path() {
+        assert!(path_id("ft-123_abc.def").is_ok());
+        for bad in ["", "..", "a/b", "a?b", "a b", "%2e"] {
+            assert!(path_id(bad).is_err(), "{bad}");
+        }
+    }
+}
