@@ -24,6 +24,12 @@
 //!
 //! The layers talk through request [`extensions`], never through each other.
 //!
+//! On top of them, the typed [`Together`] client (feature `client`, on by
+//! default) builds the HTTP requests, tags them with those extensions and
+//! sends them through the three layers over hyper-util + rustls: see
+//! [`client`]. The [`sim`] module (feature `sim`) is a Together look-alike
+//! server to test any of it against.
+//!
 //! # Example
 //!
 //! ```
@@ -54,8 +60,8 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `client` | yes | the typed Together client's dependencies |
-//! | `sim` | no | a Together look-alike server for tests |
+//! | `client` | yes | the typed [`Together`] client over hyper-util + rustls |
+//! | `sim` | no | a Together look-alike server for tests ([`sim`]) |
 //!
 //! All waiting goes through `tokio::time`, so `tokio::time::pause()` drives
 //! every clock in tests.
@@ -100,3 +106,8 @@ pub use client::{EmbedAllError, Error, Together, TogetherBuilder};
 
 /// Alias for a type-erased error type.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+// Compiles and runs the README's examples as doc tests, so it cannot drift.
+#[cfg(all(doctest, feature = "client", feature = "sim"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
