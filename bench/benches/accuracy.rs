@@ -126,6 +126,21 @@ fn main() {
         }),
     );
 
+    let leaky_bucket = {
+        let _guard = rt.enter();
+        Arc::new(leaky(Profile::Smooth))
+    };
+    print(
+        "leaky-bucket (1 per 1 ms)",
+        run(&rt, || {
+            let leaky_bucket = leaky_bucket.clone();
+            Box::new(move || {
+                let leaky_bucket = leaky_bucket.clone();
+                async move { leaky_bucket.acquire_one().await }
+            })
+        }),
+    );
+
     let buffer = {
         let _guard = rt.enter();
         tower::buffer::Buffer::new(tower_layer(Profile::Smooth).layer(unit_noop()), 1024)

@@ -73,6 +73,14 @@ fn uncontended(c: &mut Criterion) {
         b.iter(|| now(gov.until_ready()))
     });
 
+    let leaky_bucket = {
+        let _guard = rt.enter();
+        leaky(Profile::Huge)
+    };
+    group.bench_function("leaky-bucket acquire_one", |b| {
+        b.iter(|| now(leaky_bucket.acquire_one()))
+    });
+
     // Scope looked up from key, endpoint and model on every request; request
     // construction (header + extension allocations) is set-up, not measured.
     let mut bare = http_noop();
@@ -171,6 +179,24 @@ fn contended(c: &mut Criterion) {
                 async move {
                     for i in 0..n {
                         gov.until_ready().await;
+                        pace(i).await;
+                    }
+                }
+            })
+        })
+    });
+
+    let leaky_bucket = {
+        let _guard = rt.enter();
+        Arc::new(leaky(Profile::Huge))
+    };
+    group.bench_function("leaky-bucket acquire_one", |b| {
+        b.iter_custom(|iters| {
+            contended_run(&rt, iters, |n| {
+                let leaky_bucket = leaky_bucket.clone();
+                async move {
+                    for i in 0..n {
+                        leaky_bucket.acquire_one().await;
                         pace(i).await;
                     }
                 }

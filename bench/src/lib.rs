@@ -89,6 +89,30 @@ pub fn governor(profile: Profile) -> governor::DefaultDirectRateLimiter {
     governor::RateLimiter::direct(quota)
 }
 
+/// leaky-bucket's limiter for a profile (fair, the crate's default).
+pub fn leaky(profile: Profile) -> leaky_bucket::RateLimiter {
+    let mut builder = leaky_bucket::RateLimiter::builder();
+    match profile {
+        // 10^9 tokens per millisecond, starting full: never binds.
+        Profile::Huge => builder
+            .max(isize::MAX as usize)
+            .initial(isize::MAX as usize)
+            .refill(1_000_000_000)
+            .interval(Duration::from_millis(1)),
+        Profile::Smooth => builder
+            .max(1)
+            .initial(1)
+            .refill(1)
+            .interval(Duration::from_millis(1)),
+        Profile::Exhausted => builder
+            .max(1)
+            .initial(0)
+            .refill(1)
+            .interval(Duration::from_secs(3600)),
+    }
+    .build()
+}
+
 /// Mean and coefficient of variation of `counts`.
 pub fn mean_cv(counts: &[u64]) -> (f64, f64) {
     let n = counts.len() as f64;
