@@ -22,7 +22,9 @@ pub(crate) fn shrink(delay: Duration, fraction: f64) -> Duration {
         return delay;
     }
     let cut = fastrand::f64() * fraction.min(1.0);
-    delay.mul_f64(1.0 - cut)
+    // Through f64 a huge delay can round up past `Duration::MAX`: never
+    // panic, never grow.
+    Duration::try_from_secs_f64(delay.as_secs_f64() * (1.0 - cut)).map_or(delay, |d| d.min(delay))
 }
 
 #[cfg(test)]
@@ -46,5 +48,8 @@ mod tests {
             assert!(s <= d && s >= d.mul_f64(0.75), "{s:?}");
         }
         assert_eq!(shrink(d, 0.0), d);
+        for _ in 0..1000 {
+            assert!(shrink(Duration::MAX, 1.0) <= Duration::MAX);
+        }
     }
 }

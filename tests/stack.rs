@@ -56,3 +56,52 @@ async fn a_quota_twice_too_high_still_lets_no_429_reach_the_caller() {
     // Each 429 pauses the whole scope, so they stay rare.
     assert!(too_many < 60, "{too_many} 429s");
 }
+
+#[tokio::test(start_paused = true)]
+async fn absurd_settings_neither_panic_nor_overflow() {
+    use support::Recorder;
+    use tower::Layer;
+
+    let huge = Duration::MAX;
+    // A 429 with no hint (so every default applies), with every knob at
+    // its maximum.
+    let recorder = Recorder::script(vec![
+        (429, vec![]),
+        (503, vec![("retry-after", "99999999999".into())]),
+        (200, vec![]),
+    ]);
+    let client = ServiceBuilder::new()
+        .layer(
+            BackoffLayer::new()
+                .base_delay(huge)
+                .max_delay(huge)
+                .jitter(f64::NAN)
+                .max_retries(u32::MAX),
+        )
+        .layer(
+            RetryAfterLayer::new()
+                .default_wait(huge)
+                .jitter(huge)
+                .max_wait(huge)
+                .max_retries(u32::MAX),
+        )
+        .layer(
+            RateLimitLayer::new(Quota::per_second(1))
+                .default_pause(huge)
+                .max_pause(huge),
+        )
+        .service(recorder.clone());
+    // It waits (a very long time, on the paused clock) rather than panicking.
+    let outcome = tokio::time::timeout(Duration::from_secs(3600), client.oneshot(chat(0))).await;
+    assert!(outcome.is_err(), "still waiting after an hour, as asked");
+    assert_eq!(recorder.count(), 1);
+
+    // Zero everything: no wait, no retry, no panic.
+    let recorder = Recorder::always(503, vec![]);
+    let service = BackoffLayer::new()
+        .base_delay(Duration::ZERO)
+        .max_delay(Duration::ZERO)
+        .layer(recorder.clone());
+    assert_eq!(service.oneshot(chat(0)).await.unwrap().status(), 503);
+    assert_eq!(recorder.count(), 5);
+}

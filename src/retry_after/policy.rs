@@ -64,7 +64,7 @@ impl RetryAfterPolicy {
             return None;
         }
         // Jitter spreads a herd released by the same 429 window.
-        let wait = asked + jitter::up_to(self.config.jitter);
+        let wait = asked.saturating_add(jitter::up_to(self.config.jitter));
         if let Some(deadline) = request.extensions().get::<Deadline>() {
             if deadline.would_pass(wait) {
                 tracing::debug!(?wait, "429: wait would pass the deadline, giving up");
