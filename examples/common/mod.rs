@@ -348,3 +348,40 @@ pub fn counting_client(
         .build_with_transport(transport)?;
     Ok((client, counters))
 }
+
+/// Checks that `model` is in the catalogue (`GET /models`) before a long job
+/// starts, so a typo fails in a second, not after an upload and a queue.
+pub async fn check_model(client: &Together, model: &str) -> Result<(), Failure> {
+    let ids: Vec<String> = client.models().await?.into_iter().map(|m| m.id).collect();
+    if ids.iter().any(|id| id == model) {
+        return Ok(());
+    }
+    let short = |id: &str| id.rsplit('/').next().unwrap_or(id).to_ascii_lowercase();
+    let wanted = short(model);
+    let mut scored: Vec<(usize, &String)> = ids
+        .iter()
+        .map(|id| (edit_distance(&wanted, &short(id)), id))
+        .collect();
+    scored.sort();
+    let closest: Vec<&str> = scored.iter().take(3).map(|(_, id)| id.as_str()).collect();
+    Err(Failure::new(
+        format!("unknown model {model}"),
+        format!("did you mean {}? pass it with --model", closest.join(", ")),
+    ))
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
