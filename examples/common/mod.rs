@@ -179,7 +179,7 @@ pub fn read_lines(path: &Path, item: &str) -> Result<Vec<String>, Failure> {
         .collect();
     if lines.is_empty() {
         return Err(Failure::new(
-            format!("the corpus is empty: {} has no {item}", path.display()),
+            format!("the corpus is empty: {} has no {item}s", path.display()),
             format!("give a file with one {item} a line"),
         ));
     }
