@@ -88,7 +88,10 @@ async fn run() -> Result<(), Failure> {
                 quota.per_second_rate(),
             )
         }
-        Backend::Together => (Together::builder(), Quota::per_minute(270).per_second_rate()),
+        Backend::Together => (
+            Together::builder(),
+            Quota::per_minute(270).per_second_rate(),
+        ),
     };
     let (client, counters) = common::counting_client(&backend, builder, &args)?;
 
@@ -155,7 +158,10 @@ async fn embed(
     let attempts = counters.attempts();
     let achieved = attempts as f64 / elapsed.as_secs_f64();
     println!();
-    println!("documents       {} ({vectors} vectors of {dimension} dimensions)", documents.len());
+    println!(
+        "documents       {} ({vectors} vectors of {dimension} dimensions)",
+        documents.len()
+    );
     println!("requests        {requests} ({attempts} sent, resends included)");
     println!("elapsed         {:.1} s", elapsed.as_secs_f64());
     println!(
@@ -176,10 +182,40 @@ async fn embed(
 /// `n` made-up documents of 20 to 60 words, the same every run.
 fn generate(n: usize) -> Vec<String> {
     const WORDS: &[&str] = &[
-        "rate", "limit", "tower", "layer", "service", "request", "retry", "backoff", "token",
-        "model", "embedding", "vector", "search", "index", "query", "answer", "latency",
-        "throughput", "burst", "quota", "scope", "server", "client", "stream", "batch", "job",
-        "corpus", "document", "river", "mountain", "harbour", "lantern", "orchard", "violin",
+        "rate",
+        "limit",
+        "tower",
+        "layer",
+        "service",
+        "request",
+        "retry",
+        "backoff",
+        "token",
+        "model",
+        "embedding",
+        "vector",
+        "search",
+        "index",
+        "query",
+        "answer",
+        "latency",
+        "throughput",
+        "burst",
+        "quota",
+        "scope",
+        "server",
+        "client",
+        "stream",
+        "batch",
+        "job",
+        "corpus",
+        "document",
+        "river",
+        "mountain",
+        "harbour",
+        "lantern",
+        "orchard",
+        "violin",
     ];
     let mut rng = fastrand::Rng::with_seed(2024);
     (0..n)

@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use tokio::time::Instant;
-use tower_together::types::{FilePurpose, FineTuneRequest, FineTuneStatus};
 use tower_together::client::Upload;
 use tower_together::sim::Simulator;
+use tower_together::types::{FilePurpose, FineTuneRequest, FineTuneStatus};
 use tower_together::Together;
 
 use common::{Backend, Failure};
@@ -70,7 +70,8 @@ async fn run() -> Result<(), Failure> {
     let builder = Together::builder().fine_tune_cap(CAP);
     let outcome = match backend {
         Backend::Simulator(_) => {
-            let client = backend.client(builder.poll_interval(Duration::from_millis(200)), &args)?;
+            let client =
+                backend.client(builder.poll_interval(Duration::from_millis(200)), &args)?;
             queue_jobs(&client, &model, training).await
         }
         Backend::Together => {
@@ -118,18 +119,28 @@ async fn queue_jobs(client: &Together, model: &str, training: String) -> Result<
             completed += 1;
         }
     }
-    println!("{completed} of {JOBS} jobs completed in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "{completed} of {JOBS} jobs completed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 /// Against Together: one job, cancelled at once, so the example costs nothing
 /// (or next to nothing) to run.
-async fn one_job_cancelled(client: &Together, model: &str, training: String) -> Result<(), Failure> {
+async fn one_job_cancelled(
+    client: &Together,
+    model: &str,
+    training: String,
+) -> Result<(), Failure> {
     let file = upload(client, model, training).await?;
     let job = client
         .create_fine_tune(FineTuneRequest::new(model, file).suffix("tower-together-example"))
         .await?;
-    println!("created {} ({}); cancelling it, as fine-tunes are billed", job.id, job.status);
+    println!(
+        "created {} ({}); cancelling it, as fine-tunes are billed",
+        job.id, job.status
+    );
     let cancelled = client.cancel_fine_tune(&job.id).await?;
     println!("{}: {}", cancelled.id, cancelled.status);
     Ok(())
@@ -142,7 +153,10 @@ async fn upload(client: &Together, model: &str, training: String) -> Result<Stri
     let file = client
         .upload_file(Upload::new("train.jsonl", FilePurpose::FineTune, training))
         .await?;
-    println!("uploaded {} ({lines} examples, {} bytes) as {}", file.filename, file.bytes, file.id);
+    println!(
+        "uploaded {} ({lines} examples, {} bytes) as {}",
+        file.filename, file.bytes, file.id
+    );
     Ok(file.id)
 }
 
@@ -152,7 +166,11 @@ fn read_training_file(path: &std::path::Path) -> Result<String, Failure> {
     for (i, line) in lines.iter().enumerate() {
         if !serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| v.is_object()) {
             return Err(Failure::new(
-                format!("example {} of {} is not a JSON object", i + 1, path.display()),
+                format!(
+                    "example {} of {} is not a JSON object",
+                    i + 1,
+                    path.display()
+                ),
                 "write one JSON object a line, e.g. {\"messages\": [...]}",
             ));
         }

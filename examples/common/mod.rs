@@ -249,7 +249,9 @@ impl Backend {
 
     /// `builder` pointed at this backend, with the right key.
     pub fn configure(&self, builder: TogetherBuilder, args: &Args) -> TogetherBuilder {
-        builder.base_url(self.base_url()).api_key(self.api_key(args))
+        builder
+            .base_url(self.base_url())
+            .api_key(self.api_key(args))
     }
 
     /// A client with the default transport and layers.
@@ -267,8 +269,7 @@ impl Backend {
 
 /// A hyper-util client over rustls, speaking `https://` (for Together) and
 /// plain `http://` (for the simulator), as the crate's default transport does.
-pub type HttpsClient =
-    Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Builds the plain hyper-util client.
 pub fn https_client() -> Result<HttpsClient, Failure> {
@@ -379,7 +380,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
             diagonal = above;
         }
     }
