@@ -4,8 +4,8 @@
 //! With no `TOGETHER_API_KEY` it starts the embedded simulator with a
 //! realistic profile (embeddings limited to 5 requests a second per model,
 //! burst 5, and 1 % of answers a 503 "overloaded") and paces the client to
-//! the same 5 requests a second. The layers absorb every 429 and 503: your
-//! code sees none.
+//! the same 5 requests a second. The limiter avoids 429s, the layers absorb
+//! any that still come and every 503: your code sees none.
 //!
 //! ```text
 //! cargo run --release --example embed_corpus                 # simulator, 3000 generated docs
@@ -20,6 +20,7 @@
 
 mod common;
 
+use std::collections::VecDeque;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +83,10 @@ async fn run() -> Result<(), Failure> {
     .await?;
     let (builder, limit) = match backend {
         Backend::Simulator(_) => {
-            let quota = Quota::per_second(SIM_REQUESTS_PER_SECOND);
+            // The simulator's rate, with a burst of one: requests go out
+            // evenly spaced, so the jitter of the network cannot bunch them
+            // up at the server, whose burst of 5 then absorbs it.
+            let quota = Quota::per_second(SIM_REQUESTS_PER_SECOND).burst(1);
             (
                 Together::builder().endpoint_quota(Endpoint::Embeddings, quota),
                 quota.per_second_rate(),
@@ -121,6 +125,7 @@ async fn embed(
         .progress_chars("█▉▊▋▌▍▎▏ "),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
+    let ticker = tokio::spawn(show_counters(bar.clone(), counters.clone()));
 
     let started = Instant::now();
     let mut chunks = stream::iter(documents.chunks(CHUNK))
@@ -132,6 +137,7 @@ async fn embed(
         let embedded = match result {
             Ok(embedded) => embedded,
             Err(error) => {
+                ticker.abort();
                 bar.abandon();
                 // Every batch of a chunk fails the same way (a refused key,
                 // an unknown model); the first says why.
@@ -144,19 +150,12 @@ async fn embed(
         vectors += embedded.len();
         dimension = embedded.first().map_or(dimension, Vec::len);
         bar.inc(docs as u64);
-        let seconds = started.elapsed().as_secs_f64().max(0.001);
-        bar.set_message(format!(
-            "{:.1} req/s  429s absorbed {}  retries {}",
-            counters.attempts() as f64 / seconds,
-            counters.too_many_requests(),
-            counters.retries(),
-        ));
     }
+    ticker.abort();
     bar.finish();
     let elapsed = started.elapsed();
 
     let attempts = counters.attempts();
-    let achieved = attempts as f64 / elapsed.as_secs_f64();
     println!();
     println!(
         "documents       {} ({vectors} vectors of {dimension} dimensions)",
@@ -164,10 +163,12 @@ async fn embed(
     );
     println!("requests        {requests} ({attempts} sent, resends included)");
     println!("elapsed         {:.1} s", elapsed.as_secs_f64());
-    println!(
-        "achieved rate   {achieved:.2} requests/s (limit {limit:.1}: {:.0} %)",
-        100.0 * achieved / limit
-    );
+    if let Some(achieved) = counters.rate() {
+        println!(
+            "achieved rate   {achieved:.2} requests/s (limit {limit:.1}: {:.0} %)",
+            100.0 * achieved / limit
+        );
+    }
     println!(
         "absorbed        {} 429s, {} 5xx, {} transport errors",
         counters.too_many_requests(),
@@ -177,6 +178,30 @@ async fn embed(
     println!("retries         {}", counters.retries());
     println!("429s seen by this code: 0");
     Ok(())
+}
+
+/// Keeps the bar's message up to date: the request rate over the last
+/// three seconds, the 429s absorbed and the retries so far.
+async fn show_counters(bar: ProgressBar, counters: Arc<Counters>) {
+    const WINDOW: Duration = Duration::from_secs(3);
+    let mut samples = VecDeque::from([(Instant::now(), 0)]);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        samples.push_back((now, counters.attempts()));
+        while samples.len() > 2 && now - samples[1].0 >= WINDOW {
+            samples.pop_front();
+        }
+        let (then, before) = samples[0];
+        let seconds = (now - then).as_secs_f64().max(0.25);
+        bar.set_message(format!(
+            "{:4.1} req/s  429s absorbed {}  retries {}",
+            (counters.attempts() - before) as f64 / seconds,
+            counters.too_many_requests(),
+            counters.retries(),
+        ));
+    }
 }
 
 /// `n` made-up documents of 20 to 60 words, the same every run.

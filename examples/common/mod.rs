@@ -14,6 +14,7 @@ use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use tokio::time::Instant;
 use tower_together::sim::{Simulator, SimulatorBuilder};
 use tower_together::{Error, Together, TogetherBuilder};
 
@@ -294,9 +295,39 @@ pub struct Counters {
     pub too_many_requests: AtomicU64,
     pub server_errors: AtomicU64,
     pub transport_errors: AtomicU64,
+    /// When the first and the last answer came.
+    span: std::sync::Mutex<Option<(Instant, Instant)>>,
 }
 
 impl Counters {
+    fn record(&self, status: Option<http::StatusCode>) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        match status {
+            Some(status) if status == 429 => {
+                self.too_many_requests.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(status) if status.is_server_error() => {
+                self.server_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(_) => {}
+            None => {
+                self.transport_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let now = Instant::now();
+        let mut span = self.span.lock().unwrap_or_else(|e| e.into_inner());
+        *span = Some(span.map_or((now, now), |(first, _)| (first, now)));
+    }
+
+    /// Requests a second between the first answer and the last: the pace
+    /// the server saw (a run of n requests spans n - 1 intervals).
+    pub fn rate(&self) -> Option<f64> {
+        let span = *self.span.lock().unwrap_or_else(|e| e.into_inner());
+        let (first, last) = span?;
+        let seconds = (last - first).as_secs_f64();
+        (seconds > 0.0).then(|| (self.attempts() - 1) as f64 / seconds)
+    }
+
     pub fn attempts(&self) -> u64 {
         self.attempts.load(Ordering::Relaxed)
     }
@@ -328,19 +359,7 @@ pub fn counting_client(
     let seen = counters.clone();
     let transport = https_client()?.map_result(
         move |result: Result<http::Response<_>, hyper_util::client::legacy::Error>| {
-            seen.attempts.fetch_add(1, Ordering::Relaxed);
-            match &result {
-                Ok(response) if response.status() == 429 => {
-                    seen.too_many_requests.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(response) if response.status().is_server_error() => {
-                    seen.server_errors.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    seen.transport_errors.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            seen.record(result.as_ref().ok().map(|response| response.status()));
             result
         },
     );
