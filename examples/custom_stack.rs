@@ -138,7 +138,7 @@ fn refusal(status: http::StatusCode, json: &Value, model: &str, backend: &Backen
     match status.as_u16() {
         401 => Failure::new(
             "the API key was refused",
-            "check TOGETHER_API_KEY, or unset it to run against the simulator",
+            "check TOGETHER_API_KEY, or the key given with --key",
         ),
         404 => Failure::new(
             format!("unknown model {model}"),

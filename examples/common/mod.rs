@@ -63,7 +63,7 @@ pub fn explain(error: &Error) -> Failure {
     if error.status().map(|s| s.as_u16()) == Some(401) {
         return Failure::new(
             "the API key was refused",
-            "check TOGETHER_API_KEY, or unset it to run against the simulator",
+            "check TOGETHER_API_KEY, or the key given with --key",
         );
     }
     if error.is_model_not_found() {
@@ -179,8 +179,13 @@ pub fn read_lines(path: &Path, item: &str) -> Result<Vec<String>, Failure> {
         .map(str::to_owned)
         .collect();
     if lines.is_empty() {
+        let what = if item == "document" {
+            "corpus"
+        } else {
+            "input"
+        };
         return Err(Failure::new(
-            format!("the corpus is empty: {} has no {item}s", path.display()),
+            format!("the {what} is empty: {} has no {item}s", path.display()),
             format!("give a file with one {item} a line"),
         ));
     }
