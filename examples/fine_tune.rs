@@ -86,7 +86,10 @@ async fn run() -> Result<(), Failure> {
 /// Uploads the file and creates `JOBS` jobs at once; the client's cap
 /// queues the ones past `CAP`.
 async fn queue_jobs(client: &Together, model: &str, training: String) -> Result<(), Failure> {
-    let file = upload(client, model, training).await?;
+    // The simulator lists the models it fine-tunes; Together's `GET /models`
+    // lists the serverless ones only, so there the create call judges.
+    common::check_model(client, model).await?;
+    let file = upload(client, training).await?;
     let started = Instant::now();
     let at = move || format!("[{:5.2} s]", started.elapsed().as_secs_f64());
 
@@ -133,7 +136,7 @@ async fn one_job_cancelled(
     model: &str,
     training: String,
 ) -> Result<(), Failure> {
-    let file = upload(client, model, training).await?;
+    let file = upload(client, training).await?;
     let job = client
         .create_fine_tune(FineTuneRequest::new(model, file).suffix("tower-together-example"))
         .await?;
@@ -146,9 +149,8 @@ async fn one_job_cancelled(
     Ok(())
 }
 
-/// Checks the model, then uploads the training file; returns its id.
-async fn upload(client: &Together, model: &str, training: String) -> Result<String, Failure> {
-    common::check_model(client, model).await?;
+/// Uploads the training file; returns its id.
+async fn upload(client: &Together, training: String) -> Result<String, Failure> {
     let lines = training.lines().count();
     let file = client
         .upload_file(Upload::new("train.jsonl", FilePurpose::FineTune, training))
