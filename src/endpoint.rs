@@ -43,6 +43,7 @@ pub enum Endpoint {
 impl Endpoint {
     /// Classifies a request path, with or without the `/v1` prefix (and with
     /// any prefix before `/v1`, as behind a proxy).
+    #[inline]
     pub fn from_path(path: &str) -> Endpoint {
         // Everything up to and including a `/v1` segment is base URL. Hand-
         // rolled and allocation-free: this runs on every request.

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 /// Longest wait a header can ask for: one day. Anything longer is clamped,
 /// so arithmetic on instants never overflows; the layers' own `max_wait`
@@ -16,23 +16,23 @@ pub(crate) const MAX_HINT: Duration = Duration::from_secs(86_400);
 /// `retry-after-ms` (float milliseconds), else `Retry-After` as (float)
 /// seconds or an HTTP-date.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    if let Some(ms) = header_str(headers, "retry-after-ms").and_then(parse_millis) {
+    if let Some(ms) = header_str(headers, &RETRY_AFTER_MS).and_then(parse_millis) {
         return Some(ms);
     }
-    let value = header_str(headers, "retry-after")?;
+    let value = header_str(headers, &http::header::RETRY_AFTER)?;
     parse_seconds(value).or_else(|| parse_http_date(value, headers))
 }
 
 /// `x-ratelimit-reset`: seconds (possibly fractional) until the per-second
 /// window resets, per Together's docs.
 pub(crate) fn ratelimit_reset(headers: &HeaderMap) -> Option<Duration> {
-    header_str(headers, "x-ratelimit-reset").and_then(parse_seconds)
+    header_str(headers, &X_RATELIMIT_RESET).and_then(parse_seconds)
 }
 
 /// `x-ratelimit-limit`: the requests per second the server allows this key
 /// (and model), per Together's docs. Positive and finite, or `None`.
 pub(crate) fn ratelimit_limit(headers: &HeaderMap) -> Option<f64> {
-    let limit: f64 = header_str(headers, "x-ratelimit-limit")?
+    let limit: f64 = header_str(headers, &X_RATELIMIT_LIMIT)?
         .trim()
         .parse()
         .ok()?;
@@ -46,14 +46,21 @@ pub(crate) fn server_wait(headers: &HeaderMap) -> Option<Duration> {
 
 /// `x-should-retry: true|false`, which Together's SDKs obey over everything.
 pub(crate) fn should_retry(headers: &HeaderMap) -> Option<bool> {
-    match header_str(headers, "x-should-retry")?.trim() {
+    match header_str(headers, &X_SHOULD_RETRY)?.trim() {
         v if v.eq_ignore_ascii_case("true") => Some(true),
         v if v.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+// Names built once: looking a header up by `&str` parses and lowercases the
+// name on every call, and these are read on every response.
+static RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
+static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static X_SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name)?.to_str().ok()
 }
 
@@ -79,7 +86,7 @@ fn from_secs(secs: f64) -> Option<Duration> {
 /// against the local wall clock. A date in the past means "now".
 fn parse_http_date(value: &str, headers: &HeaderMap) -> Option<Duration> {
     let at = httpdate::parse_http_date(value.trim()).ok()?;
-    let now = header_str(headers, "date")
+    let now = header_str(headers, &http::header::DATE)
         .and_then(|d| httpdate::parse_http_date(d.trim()).ok())
         .unwrap_or_else(SystemTime::now);
     Some(

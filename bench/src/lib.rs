@@ -36,6 +36,19 @@ pub fn http_noop() -> HttpNoop {
     service_fn(echo_http as fn(Req) -> Resp<http::Response<()>>)
 }
 
+fn give_back(request: Req) -> Resp<http::Response<Req>> {
+    ready(Ok(http::Response::new(request)))
+}
+
+/// A no-op HTTP service that hands the request back as the response body,
+/// so that dropping it happens outside a benchmark's timed section.
+pub type HttpGiveBack = ServiceFn<fn(Req) -> Resp<http::Response<Req>>>;
+
+/// See [`HttpGiveBack`].
+pub fn http_give_back() -> HttpGiveBack {
+    service_fn(give_back as fn(Req) -> Resp<http::Response<Req>>)
+}
+
 fn echo_unit(_: ()) -> Resp<()> {
     ready(Ok(()))
 }

@@ -58,6 +58,7 @@ impl<S, R> ResponseFuture<S, R>
 where
     S: Service<R>,
 {
+    #[inline]
     pub(crate) fn calling(mut service: S, request: R, scope: Arc<ScopeRef>) -> Self {
         ResponseFuture {
             state: State::Calling {
@@ -84,6 +85,7 @@ where
 {
     type Output = Result<S::Response, S::Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
@@ -120,6 +122,7 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// Feeds an answer back into its scope: a 429 pauses it; with adaptation
 /// on, `x-ratelimit-limit` sets its rate, a 429 cuts it, a success lets it
 /// recover.
+#[inline]
 fn learn<B>(scope: &ScopeRef, response: &Response<B>) {
     let feedback = scope.feedback;
     let status = response.status();

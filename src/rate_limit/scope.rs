@@ -111,12 +111,14 @@ impl Scope {
         }
     }
 
+    #[inline]
     fn now(&self) -> u64 {
         self.time(Instant::now())
     }
 
     /// Scope time: nanoseconds since the epoch, plus `BASE` so that "a full
     /// bucket" (a time before the epoch) needs no negative numbers.
+    #[inline]
     fn time(&self, at: Instant) -> u64 {
         BASE.saturating_add(nanos(at.saturating_duration_since(self.epoch)))
     }
@@ -138,6 +140,7 @@ impl Scope {
     /// interval, so a window of whole intervals still admits at most
     /// rate × window + burst. A request that did not wait gets no slack, so
     /// an idle scope never gains more than its burst.
+    #[inline]
     fn grant(&self, now: u64, cost: u32, waited: bool) -> Result<(), u64> {
         let (interval, burst) = self.pace.get();
         let tolerance = interval.saturating_mul(u64::from(burst - 1));
@@ -173,6 +176,7 @@ impl Scope {
     }
 
     /// Grants `cost` at once if nobody is waiting and the quota allows.
+    #[inline]
     pub(crate) fn try_acquire(&self, cost: u32) -> bool {
         self.queued.load(Ordering::Acquire) == 0 && self.grant(self.now(), cost, false).is_ok()
     }

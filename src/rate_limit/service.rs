@@ -52,6 +52,7 @@ impl<S> RateLimit<S> {
         self.inner
     }
 
+    #[inline]
     fn scope_for<B>(&mut self, request: &Request<B>) -> Arc<ScopeRef> {
         // The key itself is never stored, only its keyed hash. Callers that
         // send many requests set the fingerprint once as an extension.
@@ -105,10 +106,12 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S, Request<ReqBody>>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let scope = self.scope_for(&request);
         let cost = request.extensions().get::<Cost>().map_or(1, |c| c.get());
