@@ -1,7 +1,7 @@
 //! The one error type of the typed client.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -385,32 +385,10 @@ fn is_timeout_chain(error: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// The wait a response asks for: `retry-after-ms`, else `Retry-After` in
-/// (fractional) seconds or as an HTTP date.
+/// (fractional) seconds or as an HTTP date; the same reading the retry
+/// layers use.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Duration::try_from_secs_f64(ms / 1000.0).ok();
-        }
-    }
-    let value = header("retry-after")?;
-    if let Ok(seconds) = value.parse::<f64>() {
-        return if seconds.is_finite() && seconds >= 0.0 {
-            Duration::try_from_secs_f64(seconds).ok()
-        } else {
-            None
-        };
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    crate::wait_hint::retry_after(headers)
 }
 
 /// The start of a body, on one line, for an error message.
