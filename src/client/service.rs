@@ -16,6 +16,7 @@ use tower::{Service, ServiceExt};
 
 use super::error::{error_body_prefix, Error};
 use super::request::{ApiRequest, RequestBody};
+use super::stream::SseStream;
 use super::transport::ResponseBody;
 use super::{Together, TokenEstimate};
 use crate::extensions::{ApiKeyFingerprint, Cost, Deadline, Idempotency, Model};
@@ -92,6 +93,25 @@ impl Together {
             decoded.map_err(|e| Error::decode("cannot decode the response", &e, &body))
         };
         self.within(deadline, work).await
+    }
+
+    /// Sends a typed request that asked to be streamed and returns its
+    /// server-sent events as a typed stream (the fallbacks and the deadline
+    /// apply until the first byte).
+    pub(crate) async fn open_stream<R, T>(&self, request: R) -> Result<SseStream<T>, Error>
+    where
+        R: ApiRequest,
+        T: serde::de::DeserializeOwned,
+    {
+        let deadline = self.deadline();
+        let (_, response) = self
+            .within(deadline, self.open(request, deadline, "text/event-stream"))
+            .await?;
+        Ok(SseStream::new(
+            response.into_body(),
+            self.inner.api_key.as_ref().map(|k| k.secret.clone()),
+            self.inner.config.stream_idle_timeout,
+        ))
     }
 
     /// Sends a typed request and returns the 2xx response unread, trying the

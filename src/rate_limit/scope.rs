@@ -255,14 +255,8 @@ impl Scope {
             }
             match self.grant(now, cost, true) {
                 Ok(()) => {
-                    queue.waiters.pop_front();
                     *slot = NOT_QUEUED;
-                    let next = queue.head_waker();
-                    self.queued.store(queue.waiters.len(), Ordering::Release);
-                    drop(queue);
-                    if let Some(next) = next {
-                        next.wake();
-                    }
+                    self.pop_head(queue);
                     return Poll::Ready(());
                 }
                 Err(at) => {
@@ -280,6 +274,18 @@ impl Scope {
         }
     }
 
+    /// The head leaves the queue (granted or gone): the new head must take
+    /// over the timer, so wake it, outside the lock.
+    fn pop_head(&self, mut queue: MutexGuard<'_, Queue>) {
+        queue.waiters.pop_front();
+        let next = queue.head_waker();
+        self.queued.store(queue.waiters.len(), Ordering::Release);
+        drop(queue);
+        if let Some(next) = next {
+            next.wake();
+        }
+    }
+
     /// A waiter gave up: free its place, and hand the timer on if it was
     /// the head.
     fn cancel(&self, id: u64) {
@@ -288,13 +294,7 @@ impl Scope {
             return;
         };
         if at == 0 {
-            queue.waiters.pop_front();
-            let next = queue.head_waker();
-            self.queued.store(queue.waiters.len(), Ordering::Release);
-            drop(queue);
-            if let Some(next) = next {
-                next.wake();
-            }
+            self.pop_head(queue);
         } else {
             queue.waiters[at].tagged_id |= CANCELLED;
             queue.waiters[at].waker = None;

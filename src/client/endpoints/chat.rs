@@ -3,7 +3,7 @@
 use super::{json_post, tokens_of};
 use crate::client::stream::ChatStream;
 use crate::client::types::{ChatRequest, ChatResponse};
-use crate::client::{Error, SseStream, Together};
+use crate::client::{Error, Together};
 
 /// The completion budget assumed when a request sets no `max_tokens`.
 const DEFAULT_COMPLETION_TOKENS: u32 = 512;
@@ -45,14 +45,6 @@ impl Together {
     /// the stream.
     pub async fn chat_stream(&self, mut request: ChatRequest) -> Result<ChatStream, Error> {
         request.stream = Some(true);
-        let deadline = self.deadline();
-        let (_, response) = self
-            .within(deadline, self.open(request, deadline, "text/event-stream"))
-            .await?;
-        Ok(SseStream::new(
-            response.into_body(),
-            self.inner.api_key.as_ref().map(|k| k.secret.clone()),
-            self.inner.config.stream_idle_timeout,
-        ))
+        self.open_stream(request).await
     }
 }

@@ -3,7 +3,7 @@
 use super::{json_post, tokens_of};
 use crate::client::stream::CompletionStream;
 use crate::client::types::{CompletionRequest, CompletionResponse};
-use crate::client::{Error, SseStream, Together};
+use crate::client::{Error, Together};
 
 json_post!(CompletionRequest => CompletionResponse, "/completions", |request| {
     tokens_of(&request.prompt).saturating_add(request.max_tokens.unwrap_or(512))
@@ -32,14 +32,6 @@ impl Together {
         mut request: CompletionRequest,
     ) -> Result<CompletionStream, Error> {
         request.stream = Some(true);
-        let deadline = self.deadline();
-        let (_, response) = self
-            .within(deadline, self.open(request, deadline, "text/event-stream"))
-            .await?;
-        Ok(SseStream::new(
-            response.into_body(),
-            self.inner.api_key.as_ref().map(|k| k.secret.clone()),
-            self.inner.config.stream_idle_timeout,
-        ))
+        self.open_stream(request).await
     }
 }
