@@ -22,23 +22,37 @@ use super::Quota;
 /// Times are nanoseconds since `epoch` on tokio's clock, so the hot path is
 /// a compare-and-swap on one `u64`: a request that finds nobody waiting and
 /// room in the bucket never takes the lock.
+///
+/// Under contention every grant writes `allow_at`, so it has a cache line
+/// of its own (`HotLine`); what grants only read (the pace, the pause, the
+/// queue length) sits on other lines that stay shared between cores.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Scope {
-    epoch: Instant,
-    quota: Quota,
-    pace: Pace,
-    /// GCRA's theoretical arrival time minus the burst tolerance: the
-    /// earliest time the next unit may go. Grants are arithmetic on it, so a
-    /// late timer wake-up does not cost throughput. Kept in this form (not
-    /// as the TAT itself) so a change of rate or burst re-paces the backlog
-    /// without a jump.
-    allow_at: AtomicU64,
+    allow_at: HotLine,
     /// No grant before this time (set by a 429).
     paused_until: AtomicU64,
     /// Length of `queue.waiters`, readable without the lock: while anyone
     /// waits, newcomers queue behind them instead of taking the fast path.
     queued: AtomicUsize,
+    pace: Pace,
+    // Cold: read on set-up and by waiters only.
+    epoch: Instant,
+    quota: Quota,
     queue: Mutex<Queue>,
+}
+
+/// A `u64` alone on its cache line (and the next, against the adjacent-line
+/// prefetcher).
+#[derive(Debug)]
+#[repr(C, align(128))]
+struct HotLine {
+    /// GCRA's theoretical arrival time minus the burst tolerance: the
+    /// earliest time the next unit may go. Grants are arithmetic on it, so a
+    /// late timer wake-up does not cost throughput. Kept in this form (not
+    /// as the TAT itself) so a change of rate or burst re-paces the backlog
+    /// without a jump.
+    value: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -104,7 +118,9 @@ impl Scope {
             quota,
             pace: Pace::new(quota),
             // Long ago: the bucket starts full.
-            allow_at: AtomicU64::new(0),
+            allow_at: HotLine {
+                value: AtomicU64::new(0),
+            },
             paused_until: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
             queue: Mutex::default(),
@@ -149,7 +165,7 @@ impl Scope {
         // The bucket cannot be fuller than `burst`.
         let full = now.saturating_sub(tolerance).saturating_sub(slack);
         let charge = interval.saturating_mul(u64::from(cost));
-        let mut allow_at = self.allow_at.load(Ordering::Acquire);
+        let mut allow_at = self.allow_at.value.load(Ordering::Acquire);
         loop {
             let conforming_at = allow_at.saturating_add(interval.saturating_mul(need - 1));
             let allowed_at = conforming_at.max(self.paused_until.load(Ordering::Acquire));
@@ -157,7 +173,7 @@ impl Scope {
                 return Err(allowed_at);
             }
             let next = allow_at.max(full).saturating_add(charge);
-            match self.allow_at.compare_exchange_weak(
+            match self.allow_at.value.compare_exchange_weak(
                 allow_at,
                 next,
                 Ordering::AcqRel,
@@ -193,7 +209,7 @@ impl Scope {
             self.pace.throttled();
         }
         // Resume paced: one unit at `until`, the next an interval later.
-        self.allow_at.fetch_max(until, Ordering::AcqRel);
+        self.allow_at.value.fetch_max(until, Ordering::AcqRel);
     }
 
     /// The server said how many requests a second it allows here.
@@ -312,7 +328,11 @@ fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
 /// A handle's view of a scope. Requests clone this (per-handle) `Arc`, not
 /// the shared scope's, so under contention the shared scope's cache line is
 /// touched by the grant alone.
+///
+/// Aligned to its own cache lines: handles on different cores bump their
+/// own counts without false sharing.
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct ScopeRef {
     pub(crate) key: ScopeKey,
     pub(crate) scope: Arc<Scope>,
