@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -67,6 +68,9 @@ pub(crate) struct ScopeKey {
 
 #[derive(Debug)]
 pub(crate) struct Limiter {
+    /// Unique in the process (never reused, unlike an address), so per-thread
+    /// caches can tell limiters apart.
+    id: u64,
     pub(crate) config: Config,
     scopes: RwLock<HashMap<ScopeKey, Arc<Scope>>>,
     /// Keyed with process-random keys: the fingerprint of an API key cannot
@@ -76,11 +80,17 @@ pub(crate) struct Limiter {
 
 impl Limiter {
     pub(crate) fn new(config: Config) -> Limiter {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Limiter {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             config,
             scopes: RwLock::new(HashMap::new()),
             key_hasher: Default::default(),
         }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     pub(crate) fn fingerprint(&self, authorization: &HeaderValue) -> u64 {

@@ -65,6 +65,7 @@ mod layer;
 mod limiter;
 mod pace;
 mod quota;
+mod recent;
 mod scope;
 mod service;
 

@@ -325,12 +325,12 @@ fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
     }
 }
 
-/// A handle's view of a scope. Requests clone this (per-handle) `Arc`, not
-/// the shared scope's, so under contention the shared scope's cache line is
-/// touched by the grant alone.
+/// A thread's view of a scope (see `recent`). Requests clone this
+/// per-thread `Arc`, not the shared scope's, so under contention the shared
+/// scope's cache line is touched by the grant alone.
 ///
-/// Aligned to its own cache lines: handles on different cores bump their
-/// own counts without false sharing.
+/// Aligned to its own cache lines: threads bump their own counts without
+/// false sharing.
 #[derive(Debug)]
 #[repr(align(128))]
 pub(crate) struct ScopeRef {

@@ -6,7 +6,8 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::limiter::{Limiter, ScopeKey};
+use super::limiter::Limiter;
+use super::recent;
 use super::scope::ScopeRef;
 use crate::endpoint::Endpoint;
 use crate::extensions::{ApiKeyFingerprint, Cost, Model};
@@ -23,18 +24,11 @@ use crate::extensions::{ApiKeyFingerprint, Cost, Model};
 pub struct RateLimit<S> {
     inner: S,
     limiter: Arc<Limiter>,
-    /// The last scope this handle used. Most handles send to one scope, so
-    /// this skips the shared map (and its lock) on almost every request.
-    last: Option<Arc<ScopeRef>>,
 }
 
 impl<S> RateLimit<S> {
     pub(crate) fn new(inner: S, limiter: Arc<Limiter>) -> Self {
-        RateLimit {
-            inner,
-            limiter,
-            last: None,
-        }
+        RateLimit { inner, limiter }
     }
 
     /// Gets a reference to the inner service.
@@ -53,7 +47,7 @@ impl<S> RateLimit<S> {
     }
 
     #[inline]
-    fn scope_for<B>(&mut self, request: &Request<B>) -> Arc<ScopeRef> {
+    fn scope_for<B>(&self, request: &Request<B>) -> Arc<ScopeRef> {
         // The key itself is never stored, only its keyed hash. Callers that
         // send many requests set the fingerprint once as an extension.
         let api_key = match request.extensions().get::<ApiKeyFingerprint>() {
@@ -65,26 +59,7 @@ impl<S> RateLimit<S> {
         };
         let endpoint = Endpoint::from_path(request.uri().path());
         let model = request.extensions().get::<Model>();
-        if let Some(last) = &self.last {
-            if last.key.api_key == api_key
-                && last.key.endpoint == endpoint
-                && last.key.model.as_ref() == model
-            {
-                return last.clone();
-            }
-        }
-        let key = ScopeKey {
-            api_key,
-            endpoint,
-            model: model.cloned(),
-        };
-        let scope = Arc::new(ScopeRef {
-            scope: self.limiter.scope(&key),
-            key,
-            feedback: self.limiter.config.feedback(),
-        });
-        self.last = Some(scope.clone());
-        scope
+        recent::scope(&self.limiter, api_key, endpoint, model)
     }
 }
 
@@ -93,7 +68,6 @@ impl<S: Clone> Clone for RateLimit<S> {
         RateLimit {
             inner: self.inner.clone(),
             limiter: self.limiter.clone(),
-            last: self.last.clone(),
         }
     }
 }
