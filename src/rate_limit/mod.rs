@@ -25,6 +25,15 @@
 //!   scope until the server's `retry-after-ms` / `Retry-After` /
 //!   `x-ratelimit-reset` (or 1 s), so the other requests of that scope stop
 //!   too, then resume at the quota's pace.
+//! - **Adaptive.** A lower `x-ratelimit-limit` in the answers (Together's
+//!   requests per second for the key and model) slows the scope to it; a
+//!   429 halves the rate (once per pause), and each success wins back 1 %.
+//!   A configured quota is never exceeded. [`RateLimitLayer::adaptive`]
+//!   turns this off.
+//! - **Cheap.** A request that finds room and nobody waiting costs a clock
+//!   read and one compare-and-swap, no lock and no allocation; only the head
+//!   of a queue has a timer, and a waiting request costs a 24-byte queue
+//!   entry. See `BENCHMARKS.md`.
 //!
 //! All time goes through `tokio::time`, so `tokio::time::pause()` drives it.
 //!
