@@ -31,7 +31,8 @@
 //!   A configured quota is never exceeded. [`RateLimitLayer::adaptive`]
 //!   turns this off.
 //! - **Cheap.** A request that finds room and nobody waiting costs a clock
-//!   read and one compare-and-swap, no lock and no allocation; only the head
+//!   read and one compare-and-swap; once a thread has seen a scope, no lock
+//!   and no allocation (a per-thread cache finds the scope); only the head
 //!   of a queue has a timer, and a waiting request costs a 24-byte queue
 //!   entry. See `BENCHMARKS.md`.
 //!
