@@ -12,7 +12,7 @@ fn main() {
         .unwrap();
     let _guard = rt.enter();
     let mut service = our_layer(Profile::Huge).layer(http_noop());
-    for _ in 0..1_000_000 {
+    for _ in 0..100_000 {
         let ready = service.ready().now_or_never().unwrap().unwrap();
         let response = ready.call(http::Request::new(())).now_or_never().unwrap();
         std::hint::black_box(response.unwrap());
