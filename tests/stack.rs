@@ -105,3 +105,49 @@ async fn absurd_settings_neither_panic_nor_overflow() {
     assert_eq!(service.oneshot(chat(0)).await.unwrap().status(), 503);
     assert_eq!(recorder.count(), 5);
 }
+
+/// The stack against the crate's simulator (in-process, paused time): the
+/// simulator's own counters prove the client never went over the limit and
+/// never sent a 429'd request back early.
+#[cfg(feature = "sim")]
+#[tokio::test(start_paused = true)]
+async fn against_the_simulator_no_window_goes_over_and_no_429_reaches_the_caller() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use tower_together::extensions::Model;
+    use tower_together::sim::{Fault, Limits, Simulator};
+
+    const MODEL: &str = "meta-llama/Llama-3.3-70B-Instruct-Turbo";
+    let sim = Simulator::builder()
+        .limits(Limits::per_second(5).burst(5))
+        .fault(Fault::overloaded(0.05))
+        .seed(3)
+        .service();
+    let client = ServiceBuilder::new()
+        .layer(BackoffLayer::new())
+        .layer(RetryAfterLayer::new())
+        .layer(RateLimitLayer::new(Quota::per_second(5)))
+        .service(sim.clone());
+    let calls = (0..200).map(|i| {
+        let client = client.clone();
+        let body =
+            format!(r#"{{"model":"{MODEL}","messages":[{{"role":"user","content":"{i}"}}]}}"#);
+        let mut request = http::Request::post("http://sim.invalid/v1/chat/completions")
+            .header("authorization", "Bearer sim-key")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        request.extensions_mut().insert(Model::new(MODEL));
+        tokio::spawn(async move { client.oneshot(request).await.unwrap().status() })
+    });
+    for status in join_all(calls).await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.rate_limited(), 0);
+    assert!(
+        stats.faults_injected() > 0,
+        "the 503s were there, and absorbed"
+    );
+    // Any 1 s window: at most rate + burst.
+    assert!(stats.max_admitted_in_window("sim-key", MODEL, Duration::from_secs(1)) <= 10);
+}
