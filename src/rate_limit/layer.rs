@@ -3,7 +3,6 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use super::future::Feedback;
 use super::limiter::{Config, Limiter, ScopeKey};
 use super::{Quota, RateLimit};
 use crate::endpoint::Endpoint;
@@ -101,10 +100,9 @@ impl RateLimitLayer {
         })
     }
 
-    /// The scopes seen so far: how many there are and how many requests wait
-    /// in them now.
+    /// How many requests wait for their turn now, over every scope.
     pub fn waiting(&self) -> usize {
-        self.limiter.snapshot().iter().map(|(_, _, w)| w).sum()
+        self.limiter.waiting()
     }
 
     // Builder methods rebuild the shared state: they are meant for set-up,
@@ -112,16 +110,6 @@ impl RateLimitLayer {
     fn from_config(config: Config) -> Self {
         RateLimitLayer {
             limiter: Arc::new(Limiter::new(config)),
-        }
-    }
-}
-
-impl Config {
-    pub(crate) fn feedback(&self) -> Feedback {
-        Feedback {
-            default_pause: self.default_pause,
-            max_pause: self.max_pause,
-            adaptive: self.adaptive,
         }
     }
 }

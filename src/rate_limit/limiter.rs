@@ -10,6 +10,7 @@ use std::time::Duration;
 use http::HeaderValue;
 use tokio::time::Instant;
 
+use super::future::Feedback;
 use super::scope::Scope;
 use super::Quota;
 use crate::endpoint::Endpoint;
@@ -116,13 +117,22 @@ impl Limiter {
             .clone()
     }
 
-    /// Every scope seen so far with its quota and current waiters.
-    pub(crate) fn snapshot(&self) -> Vec<(ScopeKey, Quota, usize)> {
+    /// How many requests wait now, over every scope.
+    pub(crate) fn waiting(&self) -> usize {
         self.scopes
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(key, scope)| (key.clone(), scope.quota(), scope.waiting()))
-            .collect()
+            .values()
+            .map(|scope| scope.waiting())
+            .sum()
+    }
+
+    /// What a scope learns from answers, as configured.
+    pub(crate) fn feedback(&self) -> Feedback {
+        Feedback {
+            default_pause: self.config.default_pause,
+            max_pause: self.config.max_pause,
+            adaptive: self.config.adaptive,
+        }
     }
 }

@@ -71,7 +71,7 @@ pub(crate) fn scope(
     let scope = Arc::new(ScopeRef {
         scope: limiter.scope(&key),
         key,
-        feedback: limiter.config.feedback(),
+        feedback: limiter.feedback(),
     });
     // During thread teardown the cache is gone: the scope still works.
     let _ = RECENT.try_with(|recent| {

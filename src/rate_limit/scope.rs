@@ -38,7 +38,6 @@ pub(crate) struct Scope {
     pace: Pace,
     // Cold: read on set-up and by waiters only.
     epoch: Instant,
-    quota: Quota,
     queue: Mutex<Queue>,
 }
 
@@ -121,7 +120,6 @@ impl Scope {
     pub(crate) fn new(quota: Quota, now: Instant) -> Scope {
         Scope {
             epoch: now,
-            quota,
             pace: Pace::new(quota),
             // Long ago: the bucket starts full.
             allow_at: HotLine {
@@ -226,11 +224,6 @@ impl Scope {
     /// A request of this scope got an answer other than 429.
     pub(crate) fn succeeded(&self) {
         self.pace.succeeded();
-    }
-
-    /// The quota this scope paces by.
-    pub(crate) fn quota(&self) -> Quota {
-        self.quota
     }
 
     /// How many requests wait in this scope now.
