@@ -115,8 +115,7 @@ impl Deadline {
     /// When called outside a tokio runtime with paused time and the clock
     /// cannot be read; never in ordinary use.
     pub fn after(timeout: Duration) -> Self {
-        let now = Instant::now();
-        Deadline(now.checked_add(timeout).unwrap_or(now + FAR_FUTURE))
+        Deadline(crate::time::later(Instant::now(), timeout))
     }
 
     /// The deadline instant.
@@ -132,9 +131,6 @@ impl Deadline {
         }
     }
 }
-
-/// About thirty years: "never" for a deadline, without overflowing `Instant`.
-const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 /// A short, one-way fingerprint of the API key a request is sent with: part of
 /// the rate limiter's scope.

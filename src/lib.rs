@@ -87,6 +87,7 @@ pub mod retry_after;
 pub mod sim;
 
 mod jitter;
+mod time;
 mod wait_hint;
 
 pub use backoff::BackoffLayer;

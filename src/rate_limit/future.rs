@@ -116,9 +116,6 @@ where
     }
 }
 
-/// About thirty years.
-const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
-
 /// Feeds an answer back into its scope: a 429 pauses it; with adaptation
 /// on, `x-ratelimit-limit` sets its rate, a 429 cuts it, a success lets it
 /// recover.
@@ -136,9 +133,7 @@ fn learn<B>(scope: &ScopeRef, response: &Response<B>) {
             .unwrap_or(feedback.default_pause)
             .min(feedback.max_pause);
         tracing::debug!(?wait, "429: pausing the scope");
-        let now = Instant::now();
-        // A pause too long for the clock is as good as the longest it holds.
-        let until = now.checked_add(wait).unwrap_or(now + FAR_FUTURE);
+        let until = crate::time::later(Instant::now(), wait);
         scope.scope.pause_until(until, feedback.adaptive);
     } else if feedback.adaptive && status.is_success() {
         scope.scope.succeeded();

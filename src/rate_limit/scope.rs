@@ -144,9 +144,7 @@ impl Scope {
     }
 
     fn instant(&self, at: u64) -> Instant {
-        self.epoch
-            .checked_add(Duration::from_nanos(at.saturating_sub(BASE)))
-            .unwrap_or_else(|| self.epoch + Duration::from_secs(86_400 * 365 * 30))
+        crate::time::later(self.epoch, Duration::from_nanos(at.saturating_sub(BASE)))
     }
 
     /// GCRA with a weighted cost. A cost above the burst waits until the
