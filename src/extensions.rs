@@ -136,12 +136,42 @@ impl Deadline {
 /// the rate limiter's scope.
 ///
 /// The typed client sets it so the limiter need not hash the `Authorization`
-/// header on every request. It is a hash, never the key.
+/// header on every request. It is a keyed hash (the key drawn at random once
+/// per process), never the API key, and the same for the typed client and
+/// for a raw request carrying the same `Authorization` header, so both land
+/// in one scope. It means nothing outside the process, and its `Debug`
+/// prints no digits of it.
+///
+/// ```
+/// use http::HeaderValue;
+/// use tower_together::extensions::ApiKeyFingerprint;
+///
+/// let header = HeaderValue::from_static("Bearer my-key");
+/// assert_eq!(
+///     ApiKeyFingerprint::of_api_key("my-key"),
+///     ApiKeyFingerprint::of_authorization(&header)
+/// );
+/// assert!(!format!("{:?}", ApiKeyFingerprint::of_api_key("my-key")).contains("my-key"));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ApiKeyFingerprint(u64);
 
 impl ApiKeyFingerprint {
-    /// A fingerprint from a hash value you computed yourself.
+    /// The fingerprint of an `Authorization` header value, as the rate
+    /// limiter computes it for requests without this extension.
+    pub fn of_authorization(value: &http::HeaderValue) -> Self {
+        ApiKeyFingerprint(crate::fingerprint::of_authorization(value.as_bytes()))
+    }
+
+    /// The fingerprint of the requests sent with `Authorization: Bearer {key}`.
+    pub fn of_api_key(key: &str) -> Self {
+        ApiKeyFingerprint(crate::fingerprint::of_authorization(
+            format!("Bearer {key}").as_bytes(),
+        ))
+    }
+
+    /// A fingerprint from a hash value you computed yourself (for scopes of
+    /// your own making; it will not match the limiter's for a header).
     pub const fn from_hash(hash: u64) -> Self {
         ApiKeyFingerprint(hash)
     }
@@ -154,7 +184,7 @@ impl ApiKeyFingerprint {
 
 impl fmt::Debug for ApiKeyFingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ApiKeyFingerprint({:016x})", self.0)
+        f.write_str("ApiKeyFingerprint(..)")
     }
 }
 

@@ -86,6 +86,7 @@ pub mod retry_after;
 #[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;
 
+mod fingerprint;
 mod jitter;
 mod time;
 mod wait_hint;

@@ -192,7 +192,9 @@ async fn a_429_pauses_every_request_of_its_scope() {
         (200, vec![]),
     ]);
     // Adaptation off: the pause alone.
-    let layer = RateLimitLayer::new(Quota::per_second(100)).adaptive(false);
+    let layer = RateLimitLayer::builder(Quota::per_second(100))
+        .adaptive(false)
+        .build();
     let service = layer.layer(recorder.clone());
     let start = Instant::now();
     let first = service.clone().oneshot(chat(0)).await.unwrap();
@@ -301,9 +303,10 @@ async fn a_429_without_a_hint_pauses_for_the_default_and_absurd_hints_are_capped
         (429, vec![("retry-after", "99999999".into())]),
         (200, vec![]),
     ]);
-    let service = RateLimitLayer::new(Quota::per_second(1000))
+    let service = RateLimitLayer::builder(Quota::per_second(1000))
         .default_pause(ms(700))
         .max_pause(Duration::from_secs(5))
+        .build()
         .layer(recorder.clone());
     let start = Instant::now();
     assert_eq!(
@@ -360,9 +363,10 @@ async fn scopes_split_by_key_endpoint_and_model() {
 
 #[tokio::test(start_paused = true)]
 async fn model_and_endpoint_overrides_pick_the_quota() {
-    let layer = RateLimitLayer::new(Quota::per_second(5))
+    let layer = RateLimitLayer::builder(Quota::per_second(5))
         .endpoint_quota(Endpoint::Embeddings, Quota::per_second(2))
-        .model_quota("slow/model", Quota::per_minute(9));
+        .model_quota("slow/model", Quota::per_minute(9))
+        .build();
     assert_eq!(
         layer.quota_for(Endpoint::ChatCompletions, None),
         Quota::per_second(5)

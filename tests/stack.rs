@@ -86,9 +86,10 @@ async fn absurd_settings_neither_panic_nor_overflow() {
                 .max_retries(u32::MAX),
         )
         .layer(
-            RateLimitLayer::new(Quota::per_second(1))
+            RateLimitLayer::builder(Quota::per_second(1))
                 .default_pause(huge)
-                .max_pause(huge),
+                .max_pause(huge)
+                .build(),
         )
         .service(recorder.clone());
     // It waits (a very long time, on the paused clock) rather than panicking.

@@ -12,6 +12,7 @@ use super::helpers::fine_tune_cap::FineTuneGate;
 use super::transport::{self, HttpService};
 use super::{ApiKey, BaseUrl, Config, Shared, Together, DEFAULT_BASE_URL};
 use crate::endpoint::Endpoint;
+use crate::rate_limit::RateLimitBuilder;
 use crate::{BackoffLayer, BoxError, Quota, RateLimitLayer, RetryAfterLayer};
 
 /// Builds a [`Together`] client.
@@ -45,7 +46,12 @@ pub struct TogetherBuilder {
     base_url: Option<String>,
     connect_timeout: Duration,
     attempt_timeout: Duration,
+    /// A finished layer, shared with whoever else holds its clones.
     rate_limit: Option<RateLimitLayer>,
+    /// Quota settings over the preset, built into a layer of this client's
+    /// own at `build()`. Never mixed with `rate_limit`: that would be two
+    /// budgets for one key.
+    quotas: Option<RateLimitBuilder>,
     retry_after: RetryAfterLayer,
     backoff: BackoffLayer,
     config: Config,
@@ -59,6 +65,7 @@ impl fmt::Debug for TogetherBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("attempt_timeout", &self.attempt_timeout)
             .field("rate_limit", &self.rate_limit)
+            .field("quotas", &self.quotas)
             .field("retry_after", &self.retry_after)
             .field("backoff", &self.backoff)
             .field("config", &self.config)
@@ -81,6 +88,7 @@ impl TogetherBuilder {
             connect_timeout: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(60),
             rate_limit: None,
+            quotas: None,
             retry_after: RetryAfterLayer::new(),
             backoff: BackoffLayer::new(),
             config: Config::default(),
@@ -116,28 +124,35 @@ impl TogetherBuilder {
     /// The rate limiter (default [`RateLimitLayer::together()`], the preset).
     /// Every clone of the client shares it; pass clones of one layer to
     /// several builders to share one budget between clients of one key.
+    ///
+    /// Configure its quotas with [`RateLimitLayer::builder`]; combined with
+    /// [`endpoint_quota`](Self::endpoint_quota) or
+    /// [`model_quota`](Self::model_quota), `build()` fails rather than
+    /// guess which budget was meant.
     pub fn rate_limit(mut self, layer: RateLimitLayer) -> Self {
         self.rate_limit = Some(layer);
         self
     }
 
-    /// Paces one model by `quota` (on top of the current rate limiter).
+    /// Paces one model by `quota`, over the preset, in a rate limiter of
+    /// this client's own (not with [`rate_limit`](Self::rate_limit)).
     pub fn model_quota(mut self, model: impl Into<Arc<str>>, quota: Quota) -> Self {
-        let layer = self
-            .rate_limit
+        let quotas = self
+            .quotas
             .take()
-            .unwrap_or_else(RateLimitLayer::together);
-        self.rate_limit = Some(layer.model_quota(model, quota));
+            .unwrap_or_else(RateLimitBuilder::together);
+        self.quotas = Some(quotas.model_quota(model, quota));
         self
     }
 
-    /// Paces one endpoint class by `quota` (on top of the current rate limiter).
+    /// Paces one endpoint class by `quota`, over the preset, in a rate
+    /// limiter of this client's own (not with [`rate_limit`](Self::rate_limit)).
     pub fn endpoint_quota(mut self, endpoint: Endpoint, quota: Quota) -> Self {
-        let layer = self
-            .rate_limit
+        let quotas = self
+            .quotas
             .take()
-            .unwrap_or_else(RateLimitLayer::together);
-        self.rate_limit = Some(layer.endpoint_quota(endpoint, quota));
+            .unwrap_or_else(RateLimitBuilder::together);
+        self.quotas = Some(quotas.endpoint_quota(endpoint, quota));
         self
     }
 
@@ -243,8 +258,9 @@ impl TogetherBuilder {
                 "no API key: call `api_key(..)` or set TOGETHER_API_KEY",
             ));
         }
+        let rate_limit = self.rate_limit_layer()?;
         let transport = transport::hyper_transport(self.connect_timeout)?;
-        let http = self.stack(transport);
+        let http = self.stack(transport, rate_limit);
         self.finish(http, key)
     }
 
@@ -267,7 +283,8 @@ impl TogetherBuilder {
         B::Error: Into<BoxError>,
     {
         let key = self.key()?;
-        let http = self.stack(transport::erase(transport));
+        let rate_limit = self.rate_limit_layer()?;
+        let http = self.stack(transport::erase(transport), rate_limit);
         self.finish(http, key)
     }
 
@@ -306,11 +323,21 @@ impl TogetherBuilder {
 
     /// The HTTP layers over `transport`: backoff, 429 retry, rate limit,
     /// per-attempt timeout, outermost first.
-    fn stack(&self, transport: HttpService) -> HttpService {
-        let rate_limit = self
-            .rate_limit
-            .clone()
-            .unwrap_or_else(RateLimitLayer::together);
+    /// The finished layer, or one built from the quota settings (the
+    /// preset when neither is given).
+    fn rate_limit_layer(&self) -> Result<RateLimitLayer, Error> {
+        match (&self.rate_limit, &self.quotas) {
+            (Some(_), Some(_)) => Err(Error::config(
+                "both `rate_limit(layer)` and `endpoint_quota`/`model_quota` were set: \
+                 put the quotas into the layer with `RateLimitLayer::builder`, or drop the layer",
+            )),
+            (Some(layer), None) => Ok(layer.clone()),
+            (None, Some(quotas)) => Ok(quotas.clone().build()),
+            (None, None) => Ok(RateLimitLayer::together()),
+        }
+    }
+
+    fn stack(&self, transport: HttpService, rate_limit: RateLimitLayer) -> HttpService {
         let stack = tower::ServiceBuilder::new()
             .layer(self.backoff)
             .layer(self.retry_after)

@@ -68,7 +68,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,6 +94,7 @@ pub use service::ResponseFuture;
 pub use stream::{ChatStream, CompletionStream, SseStream};
 pub use transport::ResponseBody;
 
+use crate::extensions::ApiKeyFingerprint;
 use helpers::fine_tune_cap::FineTuneGate;
 use transport::HttpService;
 
@@ -184,12 +184,13 @@ impl Together {
 pub struct TokenEstimate(pub u32);
 
 /// The API key: the header value (marked sensitive), the text for scrubbing
-/// server messages, and a fingerprint. Its `Debug` shows only the fingerprint.
+/// server messages, and the limiter's keyed fingerprint of it. Its `Debug`
+/// shows neither.
 #[derive(Clone)]
 struct ApiKey {
     header: HeaderValue,
     secret: Arc<str>,
-    fingerprint: u64,
+    fingerprint: ApiKeyFingerprint,
 }
 
 impl ApiKey {
@@ -201,23 +202,20 @@ impl ApiKey {
         let mut header = HeaderValue::from_str(&format!("Bearer {key}"))
             .map_err(|_| Error::config("the API key has characters not allowed in a header"))?;
         header.set_sensitive(true);
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut hasher);
+        // The same keyed hash the limiter takes of the header, so a raw
+        // request with this key shares the client's scope.
+        let fingerprint = ApiKeyFingerprint::of_authorization(&header);
         Ok(ApiKey {
             header,
             secret: Arc::from(key),
-            fingerprint: hasher.finish(),
+            fingerprint,
         })
     }
 }
 
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ApiKey([redacted], fingerprint {:016x})",
-            self.fingerprint
-        )
+        f.write_str("ApiKey([redacted])")
     }
 }
 

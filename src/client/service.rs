@@ -19,7 +19,7 @@ use super::request::{ApiRequest, RequestBody};
 use super::stream::SseStream;
 use super::transport::ResponseBody;
 use super::{Together, TokenEstimate};
-use crate::extensions::{ApiKeyFingerprint, Cost, Deadline, Idempotency, Model};
+use crate::extensions::{Cost, Deadline, Idempotency, Model};
 
 /// The boxed future of a typed call.
 type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'static>>;
@@ -184,9 +184,7 @@ impl Together {
         if outgoing.authorize {
             if let Some(key) = &self.inner.api_key {
                 headers.insert(AUTHORIZATION, key.header.clone());
-                request
-                    .extensions_mut()
-                    .insert(ApiKeyFingerprint::from_hash(key.fingerprint));
+                request.extensions_mut().insert(key.fingerprint);
             }
         }
         let extensions = request.extensions_mut();

@@ -5,36 +5,32 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
 
-use http::{Response, StatusCode};
+use http::Response;
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
 use tower_service::Service;
 
-use super::scope::{Acquire, ScopeRef};
-use crate::wait_hint;
-
-/// What a scope learns from the answers that come back through it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Feedback {
-    /// How long a 429 without a wait hint pauses the scope.
-    pub(crate) default_pause: Duration,
-    /// The longest pause a 429 may impose.
-    pub(crate) max_pause: Duration,
-    /// Whether `x-ratelimit-limit` and 429s change the scope's rate.
-    pub(crate) adaptive: bool,
-}
+use super::acquire::Acquire;
+use super::feedback;
+use super::registry::ScopeRef;
 
 pin_project! {
-    /// Waits for the request's turn in its scope, sends it, and pauses the
-    /// scope if the answer is a 429.
+    /// Waits for the request's turn in its scope, then readies a clone of
+    /// the inner service, sends the request, and feeds the answer back into
+    /// the scope (a 429 pauses it).
+    ///
+    /// Nothing below the limiter is held while the request waits: the inner
+    /// service is polled ready only once the request may go, as tower's own
+    /// `Oneshot` does, so a permit of a `ConcurrencyLimit` or a slot of a
+    /// `Buffer` below is never taken by a request that is still waiting.
     pub struct ResponseFuture<S, R>
     where
         S: Service<R>,
     {
         #[pin]
         state: State<S, R, S::Future>,
+        // The scope the request is granted in, for the answer's feedback.
+        scope: Arc<ScopeRef>,
     }
 }
 
@@ -46,11 +42,15 @@ pin_project! {
             service: Option<S>,
             request: Option<R>,
         },
+        Readying {
+            service: S,
+            request: Option<R>,
+        },
         Calling {
             #[pin]
             future: F,
-            scope: Arc<ScopeRef>,
         },
+        Done,
     }
 }
 
@@ -58,23 +58,26 @@ impl<S, R> ResponseFuture<S, R>
 where
     S: Service<R>,
 {
+    /// The request already has its grant.
     #[inline]
-    pub(crate) fn calling(mut service: S, request: R, scope: Arc<ScopeRef>) -> Self {
+    pub(crate) fn granted(service: S, request: R, scope: Arc<ScopeRef>) -> Self {
         ResponseFuture {
-            state: State::Calling {
-                future: service.call(request),
-                scope,
+            state: State::Readying {
+                service,
+                request: Some(request),
             },
+            scope,
         }
     }
 
     pub(crate) fn waiting(service: S, request: R, scope: Arc<ScopeRef>, cost: u32) -> Self {
         ResponseFuture {
             state: State::Waiting {
-                acquire: Acquire::new(scope, cost),
+                acquire: Acquire::new(scope.clone(), cost),
                 service: Some(service),
                 request: Some(request),
             },
+            scope,
         }
     }
 }
@@ -96,47 +99,38 @@ where
                     request,
                 } => {
                     ready!(Pin::new(&mut *acquire).poll(cx));
-                    let scope = acquire.scope().clone();
-                    let (Some(mut service), Some(request)) = (service.take(), request.take())
-                    else {
-                        unreachable!("ResponseFuture polled after completion");
+                    if !Arc::ptr_eq(this.scope, acquire.scope()) {
+                        // Granted in the successor of a retired scope.
+                        *this.scope = acquire.scope().clone();
+                    }
+                    // Both are `Some` until this state is left, which is now.
+                    let (Some(service), request) = (service.take(), request.take()) else {
+                        panic!("rate_limit::ResponseFuture polled after completion");
+                    };
+                    this.state.set(State::Readying { service, request });
+                }
+                StateProj::Readying { service, request } => {
+                    if let Err(error) = ready!(service.poll_ready(cx)) {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(error));
+                    }
+                    let Some(request) = request.take() else {
+                        panic!("rate_limit::ResponseFuture polled after completion");
                     };
                     let future = service.call(request);
-                    this.state.set(State::Calling { future, scope });
+                    this.state.set(State::Calling { future });
                 }
-                StateProj::Calling { future, scope } => {
+                StateProj::Calling { future } => {
                     let result = ready!(future.poll(cx));
                     if let Ok(response) = &result {
-                        learn(scope, response);
+                        feedback::learn(this.scope, response);
                     }
+                    this.state.set(State::Done);
                     return Poll::Ready(result);
                 }
+                StateProj::Done => panic!("rate_limit::ResponseFuture polled after completion"),
             }
         }
-    }
-}
-
-/// Feeds an answer back into its scope: a 429 pauses it; with adaptation
-/// on, `x-ratelimit-limit` sets its rate, a 429 cuts it, a success lets it
-/// recover.
-#[inline]
-fn learn<B>(scope: &ScopeRef, response: &Response<B>) {
-    let feedback = scope.feedback;
-    let status = response.status();
-    if feedback.adaptive {
-        if let Some(limit) = wait_hint::ratelimit_limit(response.headers()) {
-            scope.scope.learn_limit(limit);
-        }
-    }
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        let wait = wait_hint::server_wait(response.headers())
-            .unwrap_or(feedback.default_pause)
-            .min(feedback.max_pause);
-        tracing::debug!(?wait, "429: pausing the scope");
-        let until = crate::time::later(Instant::now(), wait);
-        scope.scope.pause_until(until, feedback.adaptive);
-    } else if feedback.adaptive && status.is_success() {
-        scope.scope.succeeded();
     }
 }
 
@@ -147,7 +141,9 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.state {
             State::Waiting { .. } => "waiting",
+            State::Readying { .. } => "readying",
             State::Calling { .. } => "calling",
+            State::Done => "done",
         };
         f.debug_struct("ResponseFuture")
             .field("state", &state)

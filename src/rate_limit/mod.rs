@@ -28,8 +28,11 @@
 //! - **Adaptive.** A lower `x-ratelimit-limit` in the answers (Together's
 //!   requests per second for the key and model) slows the scope to it; a
 //!   429 halves the rate (once per pause), and each success wins back 1 %.
-//!   A configured quota is never exceeded. [`RateLimitLayer::adaptive`]
+//!   A configured quota is never exceeded. [`RateLimitBuilder::adaptive`]
 //!   turns this off.
+//! - **Bounded.** Idle scopes are dropped (see
+//!   [`RateLimitBuilder::idle_timeout`]), so a proxy serving many keys or
+//!   models holds only the scopes its live traffic uses.
 //! - **Cheap.** A request that finds room and nobody waiting costs a clock
 //!   read and one compare-and-swap; once a thread has seen a scope, no lock
 //!   and no allocation (a per-thread cache finds the scope); only the head
@@ -39,8 +42,20 @@
 //! All time goes through `tokio::time`, so `tokio::time::pause()` drives it.
 //!
 //! The future waits in `call`, not in `poll_ready`: the scope depends on the
-//! request, which `poll_ready` does not see. `poll_ready` passes on the inner
-//! service's readiness.
+//! request, which `poll_ready` does not see. So `poll_ready` is always ready,
+//! and the response future first waits for the request's slot, then polls a
+//! clone of the inner service ready, then calls it (as tower's `Oneshot`
+//! does): a request that waits holds nothing below the limiter, so a paused
+//! scope cannot starve other scopes of a `ConcurrencyLimit` or `Buffer`
+//! underneath.
+//!
+//! # Layout
+//!
+//! `service` and `future` find a request's scope through `recent` (a
+//! per-thread cache) and `registry` (the shared map, swept of idle scopes);
+//! `acquire` waits in a scope's `queue`; `feedback` feeds answers back;
+//! `scope` keeps the state in atomics and decides with `gcra`, which is pure
+//! arithmetic. Arrows run one way, in that order.
 //!
 //! # Example
 //!
@@ -70,15 +85,22 @@
 //! # }
 //! ```
 
+mod acquire;
+mod builder;
+mod config;
+mod feedback;
 pub mod future;
+mod gcra;
 mod layer;
-mod limiter;
 mod pace;
+mod queue;
 mod quota;
 mod recent;
+mod registry;
 mod scope;
 mod service;
 
+pub use self::builder::RateLimitBuilder;
 pub use self::layer::RateLimitLayer;
 pub use self::quota::{Quota, QuotaError};
 pub use self::service::RateLimit;

@@ -16,6 +16,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use super::gcra::Pacing;
 use super::Quota;
 
 /// The slowest a 429 can push a scope: 1/64 of its target rate.
@@ -38,7 +39,10 @@ pub(crate) struct Pace {
 
 impl Pace {
     pub(crate) fn new(quota: Quota) -> Pace {
-        let interval = u64::try_from(quota.emission_interval().as_nanos()).unwrap_or(u64::MAX);
+        // At least 1 ns: `Quota` refuses rates above 10^9/s, so this only guards.
+        let interval = u64::try_from(quota.emission_interval().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
         Pace {
             configured_interval: interval,
             configured_burst: quota.burst_size(),
@@ -49,11 +53,18 @@ impl Pace {
     }
 
     /// The emission interval (ns) and burst to pace by now.
-    pub(crate) fn get(&self) -> (u64, u32) {
-        (
-            self.current.load(Ordering::Relaxed),
-            self.burst.load(Ordering::Relaxed),
-        )
+    #[inline]
+    pub(crate) fn get(&self) -> Pacing {
+        Pacing {
+            interval: self.current.load(Ordering::Relaxed),
+            burst: self.burst.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether a 429 has cut the rate below its target and it has not
+    /// recovered yet: state worth keeping.
+    pub(crate) fn is_cut(&self) -> bool {
+        self.current.load(Ordering::Relaxed) > self.target.load(Ordering::Relaxed)
     }
 
     /// The server allows `per_second` requests a second.
@@ -109,20 +120,28 @@ impl Pace {
 mod tests {
     use super::*;
 
+    fn pacing(interval: u64, burst: u32) -> Pacing {
+        Pacing { interval, burst }
+    }
+
     #[test]
     fn a_slower_server_limit_is_adopted_and_a_faster_one_ignored() {
         let pace = Pace::new(Quota::per_second(20));
         pace.learn(10.0);
-        assert_eq!(pace.get(), (100_000_000, 10));
+        assert_eq!(pace.get(), pacing(100_000_000, 10));
         pace.learn(1000.0);
-        assert_eq!(pace.get().1, 20);
+        assert_eq!(pace.get().burst, 20);
         for _ in 0..200 {
             pace.succeeded();
         }
-        assert_eq!(pace.get(), (50_000_000, 20), "never faster than configured");
+        assert_eq!(
+            pace.get(),
+            pacing(50_000_000, 20),
+            "never faster than configured"
+        );
         for bad in [0.0, -3.0, f64::NAN, f64::INFINITY] {
             pace.learn(bad);
-            assert_eq!(pace.get(), (50_000_000, 20));
+            assert_eq!(pace.get(), pacing(50_000_000, 20));
         }
     }
 
@@ -130,16 +149,16 @@ mod tests {
     fn fractional_limits_become_slow_intervals() {
         let pace = Pace::new(Quota::per_second(5));
         pace.learn(0.15); // 9 per minute
-        assert_eq!(pace.get(), (6_666_666_667, 1));
+        assert_eq!(pace.get(), pacing(6_666_666_667, 1));
     }
 
     #[test]
     fn a_429_halves_the_rate_and_successes_restore_it() {
         let pace = Pace::new(Quota::per_second(10));
         pace.throttled();
-        assert_eq!(pace.get().0, 200_000_000);
+        assert_eq!(pace.get().interval, 200_000_000);
         let mut steps = 0;
-        while pace.get().0 > 100_000_000 {
+        while pace.get().interval > 100_000_000 {
             pace.succeeded();
             steps += 1;
             assert!(steps <= 60, "recovery takes about 50 steps");
@@ -148,6 +167,10 @@ mod tests {
         for _ in 0..20 {
             pace.throttled();
         }
-        assert_eq!(pace.get().0, 100_000_000 * MAX_SLOWDOWN, "bounded slowdown");
+        assert_eq!(
+            pace.get().interval,
+            100_000_000 * MAX_SLOWDOWN,
+            "bounded slowdown"
+        );
     }
 }

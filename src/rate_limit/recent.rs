@@ -5,12 +5,17 @@
 //!
 //! Each thread holds its own `Arc<ScopeRef>`s, so their reference counts are
 //! never shared between cores; the shared `Scope` behind them is.
+//!
+//! The cache can neither split a budget nor keep the dead alive: whenever a
+//! limiter drops scopes or is itself dropped, the global generation moves
+//! and every thread empties its cache on its next lookup; and a scope
+//! retired while cached refuses every grant, so its holders move on to its
+//! successor instead of pacing on their own.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use super::limiter::{Limiter, ScopeKey};
-use super::scope::ScopeRef;
+use super::registry::{generation, Limiter, ScopeKey, ScopeRef};
 use crate::endpoint::Endpoint;
 use crate::extensions::Model;
 
@@ -27,6 +32,8 @@ struct Recent {
     entries: [Option<Entry>; SLOTS],
     /// The slot to overwrite next (round robin).
     next: usize,
+    /// The generation the entries belong to.
+    generation: u64,
 }
 
 thread_local! {
@@ -36,7 +43,7 @@ thread_local! {
 /// The scope for (`api_key`, `endpoint`, `model`) in `limiter`.
 #[inline]
 pub(crate) fn scope(
-    limiter: &Limiter,
+    limiter: &Arc<Limiter>,
     api_key: u64,
     endpoint: Endpoint,
     model: Option<&Model>,
@@ -48,9 +55,15 @@ pub(crate) fn scope(
             && key.endpoint == endpoint
             && key.model.as_ref() == model
     };
+    let current = generation();
     let found = RECENT
         .try_with(|recent| {
-            let recent = recent.borrow();
+            let mut recent = recent.borrow_mut();
+            if recent.generation != current {
+                recent.entries = Default::default();
+                recent.generation = current;
+                return None;
+            }
             recent
                 .entries
                 .iter()
@@ -68,14 +81,15 @@ pub(crate) fn scope(
         endpoint,
         model: model.cloned(),
     };
-    let scope = Arc::new(ScopeRef {
-        scope: limiter.scope(&key),
-        key,
-        feedback: limiter.feedback(),
-    });
+    let scope = Arc::new(ScopeRef::new(limiter, key));
     // During thread teardown the cache is gone: the scope still works.
     let _ = RECENT.try_with(|recent| {
         let mut recent = recent.borrow_mut();
+        if recent.generation != current {
+            // Scopes left a limiter since this lookup began: do not cache
+            // what may already be retired.
+            return;
+        }
         let slot = recent.next;
         recent.entries[slot] = Some(Entry {
             limiter: limiter.id(),

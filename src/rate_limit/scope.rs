@@ -1,19 +1,17 @@
-//! One scope's pacing state: GCRA arithmetic on atomics, plus a FIFO of
-//! waiters behind a lock that only waiting requests touch.
+//! One scope's pacing state in memory: the GCRA word in an atomic, the live
+//! rate, the pause after a 429, and the FIFO of waiters behind a lock that
+//! only waiting requests touch.
 
-use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
-use super::future::Feedback;
-use super::limiter::ScopeKey;
+use super::gcra::Ask;
 use super::pace::Pace;
+use super::queue::{set_waker, Queue, NOT_QUEUED, SPIN_BELOW_INTERVAL};
 use super::Quota;
 
 /// A scope's shared state. Every request of one (key, endpoint, model) goes
@@ -46,61 +44,27 @@ pub(crate) struct Scope {
 #[derive(Debug)]
 #[repr(C, align(128))]
 struct HotLine {
-    /// GCRA's theoretical arrival time minus the burst tolerance: the
-    /// earliest time the next unit may go. Grants are arithmetic on it, so a
-    /// late timer wake-up does not cost throughput. Kept in this form (not
-    /// as the TAT itself) so a change of rate or burst re-paces the backlog
-    /// without a jump.
+    /// The GCRA state (see `gcra`), or `RETIRED`.
     value: AtomicU64,
 }
 
-#[derive(Debug, Default)]
-struct Queue {
-    /// Waiters in arrival order; ids increase front to back. Dropped waiters
-    /// are marked and skipped, so a drop costs a binary search, not a shift.
-    waiters: VecDeque<Waiter>,
-    next_id: u64,
-    /// The one timer of the scope, polled by whoever is at the head. Kept
-    /// here rather than in each waiter, so a waiting request stays small.
-    timer: HeadTimer,
-}
+/// `allow_at` of a scope evicted from its limiter. Set only by a
+/// compare-and-swap from an idle state, so once set no grant can follow:
+/// a request still holding the scope must look up its live successor, and
+/// one key never has two budgets at once.
+const RETIRED: u64 = u64::MAX;
 
-/// 24 bytes: the cancelled flag lives in the id's top bit, which a
-/// `u64` counter never reaches.
-#[derive(Debug)]
-struct Waiter {
-    tagged_id: u64,
-    waker: Option<Waker>,
-}
+/// The latest time a live state may hold, so that no saturated sum (an
+/// absurd quota, a hostile pause) ever reads as `RETIRED`.
+const LATEST: u64 = RETIRED - 1;
 
-const CANCELLED: u64 = 1 << 63;
-
-impl Waiter {
-    fn id(&self) -> u64 {
-        self.tagged_id & !CANCELLED
-    }
-
-    fn cancelled(&self) -> bool {
-        self.tagged_id & CANCELLED != 0
-    }
-}
-
-impl Queue {
-    fn drop_cancelled_front(&mut self) {
-        while self.waiters.front().is_some_and(Waiter::cancelled) {
-            self.waiters.pop_front();
-        }
-    }
-
-    fn position(&self, id: u64) -> Option<usize> {
-        self.waiters.binary_search_by_key(&id, Waiter::id).ok()
-    }
-
-    /// The new head must take over the timer: its waker, to wake it.
-    fn head_waker(&mut self) -> Option<Waker> {
-        self.drop_cancelled_front();
-        self.waiters.front_mut().and_then(|w| w.waker.take())
-    }
+/// Why a scope gave no grant now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Not before this scope time.
+    Until(u64),
+    /// The scope was evicted: ask its successor.
+    Retired,
 }
 
 /// Scope time of the epoch: about 146 years of room below it for "long ago".
@@ -109,7 +73,7 @@ const BASE: u64 = 1 << 62;
 /// Saturating, in 64-bit arithmetic (this runs on every request; `as_nanos`
 /// goes through `u128`).
 #[inline]
-fn nanos(duration: Duration) -> u64 {
+pub(crate) fn nanos(duration: Duration) -> u64 {
     duration
         .as_secs()
         .saturating_mul(1_000_000_000)
@@ -118,12 +82,15 @@ fn nanos(duration: Duration) -> u64 {
 
 impl Scope {
     pub(crate) fn new(quota: Quota, now: Instant) -> Scope {
+        let pace = Pace::new(quota);
+        // A full bucket now (not "long ago"), so a new scope counts as idle
+        // only once the idle time has passed since it was made.
+        let full = pace.get().full_at(BASE);
         Scope {
             epoch: now,
-            pace: Pace::new(quota),
-            // Long ago: the bucket starts full.
+            pace,
             allow_at: HotLine {
-                value: AtomicU64::new(0),
+                value: AtomicU64::new(full),
             },
             paused_until: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
@@ -147,34 +114,20 @@ impl Scope {
         crate::time::later(self.epoch, Duration::from_nanos(at.saturating_sub(BASE)))
     }
 
-    /// GCRA with a weighted cost. A cost above the burst waits until the
-    /// bucket is full, then goes and leaves the scope in debt, so it is never
-    /// refused. On refusal, the earliest time it could go.
-    ///
-    /// `waited`: the request slept for its turn, so it may have been woken
-    /// late by the timer (tokio's wheel has 1 ms ticks). It may then keep up
-    /// to half an interval of that lateness: the schedule continues from
-    /// where it should have been instead of slipping to `now`. Less than one
-    /// interval, so a window of whole intervals still admits at most
-    /// rate × window + burst. A request that did not wait gets no slack, so
-    /// an idle scope never gains more than its burst.
+    /// One GCRA decision, stored with a compare-and-swap.
     #[inline]
-    fn grant(&self, now: u64, cost: u32, waited: bool) -> Result<(), u64> {
-        let (interval, burst) = self.pace.get();
-        let tolerance = interval.saturating_mul(u64::from(burst - 1));
-        let need = u64::from(cost.min(burst));
-        let slack = if waited { interval / 2 } else { 0 };
-        // The bucket cannot be fuller than `burst`.
-        let full = now.saturating_sub(tolerance).saturating_sub(slack);
-        let charge = interval.saturating_mul(u64::from(cost));
+    fn grant(&self, now: u64, ask: Ask) -> Result<(), Refusal> {
+        let pacing = self.pace.get();
         let mut allow_at = self.allow_at.value.load(Ordering::Acquire);
         loop {
-            let conforming_at = allow_at.saturating_add(interval.saturating_mul(need - 1));
-            let allowed_at = conforming_at.max(self.paused_until.load(Ordering::Acquire));
-            if now < allowed_at {
-                return Err(allowed_at);
+            if allow_at == RETIRED {
+                return Err(Refusal::Retired);
             }
-            let next = allow_at.max(full).saturating_add(charge);
+            let paused_until = self.paused_until.load(Ordering::Acquire);
+            let next = pacing
+                .decide(allow_at, now, ask, paused_until)
+                .map_err(Refusal::Until)?
+                .min(LATEST);
             match self.allow_at.value.compare_exchange_weak(
                 allow_at,
                 next,
@@ -196,7 +149,55 @@ impl Scope {
     /// Grants `cost` at once if nobody is waiting and the quota allows.
     #[inline]
     pub(crate) fn try_acquire(&self, cost: u32) -> bool {
-        self.queued.load(Ordering::Acquire) == 0 && self.grant(self.now(), cost, false).is_ok()
+        self.queued.load(Ordering::Acquire) == 0
+            && self
+                .grant(
+                    self.now(),
+                    Ask {
+                        cost,
+                        waited: false,
+                    },
+                )
+                .is_ok()
+    }
+
+    /// Whether this scope was evicted from its limiter.
+    #[inline]
+    pub(crate) fn is_retired(&self) -> bool {
+        self.allow_at.value.load(Ordering::Acquire) == RETIRED
+    }
+
+    /// Retires the scope if it has been idle for `idle`: nobody waiting, not
+    /// paused, its rate not cut by a 429, and its bucket full all that time.
+    /// Its state is then that of a new scope, so a successor made later
+    /// changes nothing for the requests that follow. Returns whether it is
+    /// retired.
+    pub(crate) fn retire_if_idle(&self, now: Instant, idle: Duration) -> bool {
+        let mut queue = self.lock();
+        queue.drop_cancelled_front();
+        if !queue.waiters.is_empty() || self.pace.is_cut() {
+            return false;
+        }
+        let now = self.time(now);
+        if self.paused_until.load(Ordering::Acquire) > now {
+            return false;
+        }
+        let allow_at = self.allow_at.value.load(Ordering::Acquire);
+        if allow_at == RETIRED {
+            return true;
+        }
+        if !self.pace.get().idle_since(allow_at, now, nanos(idle)) {
+            return false;
+        }
+        // A grant between the load and here changes `allow_at`, and the
+        // exchange fails: the scope stays.
+        let retired = self
+            .allow_at
+            .value
+            .compare_exchange(allow_at, RETIRED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        drop(queue);
+        retired
     }
 
     /// Stops every grant in this scope until `until` (a 429 was seen), then
@@ -205,12 +206,13 @@ impl Scope {
     /// is already paused come from the same window and do not cut again.
     pub(crate) fn pause_until(&self, until: Instant, cut_rate: bool) {
         let now = self.now();
-        let until = self.time(until);
+        let until = self.time(until).min(LATEST);
         let previous = self.paused_until.fetch_max(until, Ordering::AcqRel);
         if cut_rate && previous <= now {
             self.pace.throttled();
         }
         // Resume paced: one unit at `until`, the next an interval later.
+        // (`fetch_max` leaves a retired scope retired.)
         self.allow_at.value.fetch_max(until, Ordering::AcqRel);
     }
 
@@ -226,33 +228,43 @@ impl Scope {
 
     /// How many requests wait in this scope now.
     pub(crate) fn waiting(&self) -> usize {
-        self.lock()
-            .waiters
-            .iter()
-            .filter(|w| !w.cancelled())
-            .count()
+        self.lock().live()
     }
 
-    /// Polls for a grant of `cost`, joining the queue on first poll.
+    /// Polls for a grant of `cost`, joining the queue on first poll; `slot`
+    /// holds the waiter's id (or `NOT_QUEUED`).
     ///
     /// Only the head of the queue sleeps on a timer; the others sleep until
     /// the head, once granted, wakes its successor. So a scope with 10 000
     /// waiters has one timer, not 10 000.
-    fn poll_acquire(&self, cost: u32, slot: &mut u64, cx: &mut Context<'_>) -> Poll<()> {
+    ///
+    /// `Err(())`: the scope was retired before this request joined it; the
+    /// caller must ask the scope's successor.
+    pub(crate) fn poll_acquire(
+        &self,
+        cost: u32,
+        slot: &mut u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), ()>> {
         loop {
             let now = self.now();
             let mut queue = self.lock();
             let id = match *slot {
                 NOT_QUEUED => {
-                    if queue.waiters.is_empty() && self.grant(now, cost, false).is_ok() {
-                        return Poll::Ready(());
+                    if queue.waiters.is_empty() {
+                        let first = Ask {
+                            cost,
+                            waited: false,
+                        };
+                        match self.grant(now, first) {
+                            Ok(()) => return Poll::Ready(Ok(())),
+                            // Retirement needs an empty queue, under this
+                            // lock: once a waiter is queued it cannot happen.
+                            Err(Refusal::Retired) => return Poll::Ready(Err(())),
+                            Err(Refusal::Until(_)) => {}
+                        }
                     }
-                    let id = queue.next_id;
-                    queue.next_id += 1;
-                    queue.waiters.push_back(Waiter {
-                        tagged_id: id,
-                        waker: Some(cx.waker().clone()),
-                    });
+                    let id = queue.push(cx.waker().clone());
                     self.queued.store(queue.waiters.len(), Ordering::Release);
                     *slot = id;
                     id
@@ -260,23 +272,34 @@ impl Scope {
                 id => id,
             };
             queue.drop_cancelled_front();
-            if queue.waiters.front().map(Waiter::id) != Some(id) {
+            if queue.waiters.front().map(|w| w.id()) != Some(id) {
                 if let Some(at) = queue.position(id) {
                     set_waker(&mut queue.waiters[at].waker, cx);
                 }
                 return Poll::Pending;
             }
-            match self.grant(now, cost, true) {
+            let ask = Ask { cost, waited: true };
+            match self.grant(now, ask) {
                 Ok(()) => {
                     *slot = NOT_QUEUED;
                     self.pop_head(queue);
-                    return Poll::Ready(());
+                    return Poll::Ready(Ok(()));
                 }
-                Err(at) => {
+                // Unreachable while this waiter is queued (see above); if it
+                // ever happened, the successor is the safe answer.
+                Err(Refusal::Retired) => {
+                    *slot = NOT_QUEUED;
+                    self.pop_head(queue);
+                    return Poll::Ready(Err(()));
+                }
+                Err(Refusal::Until(at)) => {
                     if let Some(head) = queue.waiters.front_mut() {
                         set_waker(&mut head.waker, cx);
                     }
-                    let waited = queue.timer.poll_until(self, now, at, cx);
+                    let spin = self.pace.get().interval < SPIN_BELOW_INTERVAL;
+                    let waited = queue
+                        .timer
+                        .poll_until(now, at, spin, |at| self.instant(at), cx);
                     drop(queue);
                     if waited.is_pending() {
                         return Poll::Pending;
@@ -301,120 +324,12 @@ impl Scope {
 
     /// A waiter gave up: free its place, and hand the timer on if it was
     /// the head.
-    fn cancel(&self, id: u64) {
+    pub(crate) fn cancel(&self, id: u64) {
         let mut queue = self.lock();
-        let Some(at) = queue.position(id) else {
-            return;
-        };
-        if at == 0 {
-            self.pop_head(queue);
-        } else {
-            queue.waiters[at].tagged_id |= CANCELLED;
-            queue.waiters[at].waker = None;
-        }
-    }
-}
-
-fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
-    match slot {
-        Some(waker) if waker.will_wake(cx.waker()) => {}
-        _ => *slot = Some(cx.waker().clone()),
-    }
-}
-
-/// A thread's view of a scope (see `recent`). Requests clone this
-/// per-thread `Arc`, not the shared scope's, so under contention the shared
-/// scope's cache line is touched by the grant alone.
-///
-/// Aligned to its own cache lines: threads bump their own counts without
-/// false sharing.
-#[derive(Debug)]
-#[repr(align(128))]
-pub(crate) struct ScopeRef {
-    pub(crate) key: ScopeKey,
-    pub(crate) scope: Arc<Scope>,
-    /// What the scope learns from answers (kept here, not in every request's future).
-    pub(crate) feedback: Feedback,
-}
-
-/// One request's place in a scope: a future that resolves once the request
-/// may go. Dropping it before then gives the place back.
-#[derive(Debug)]
-pub(crate) struct Acquire {
-    scope: Arc<ScopeRef>,
-    cost: u32,
-    /// Place in the queue, or `NOT_QUEUED`.
-    id: u64,
-}
-
-/// No place in the queue (ids count up from 0 and never reach it).
-const NOT_QUEUED: u64 = u64::MAX;
-
-/// tokio's timer wheel has 1 ms ticks and rounds deadlines up, so a sleep
-/// until a grant's time wakes up to 1 ms late, and at 1 000/s with a burst
-/// of 1 that halves throughput. The head of a queue therefore sleeps until
-/// 1 ms before its time, then yields to the scheduler until its time comes.
-const SPIN: u64 = 1_000_000;
-
-#[derive(Debug, Default)]
-struct HeadTimer {
-    /// Created when a scope first has to wait.
-    sleep: Option<Pin<Box<Sleep>>>,
-    /// The clock reading of the last yield. If the next poll reads the same
-    /// value the clock is paused (tests): yielding would never let it move,
-    /// so sleep instead.
-    yielded_at: Option<u64>,
-}
-
-impl HeadTimer {
-    /// Waits, as the head of the queue, until `at` (scope nanoseconds).
-    fn poll_until(&mut self, scope: &Scope, now: u64, at: u64, cx: &mut Context<'_>) -> Poll<()> {
-        let frozen = self.yielded_at == Some(now);
-        self.yielded_at = None;
-        if at - now <= SPIN && !frozen {
-            self.yielded_at = Some(now);
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        let wake_at = if frozen { at } else { at - SPIN };
-        let deadline = scope.instant(wake_at);
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if sleep.deadline() != deadline {
-            sleep.as_mut().reset(deadline);
-        }
-        sleep.as_mut().poll(cx)
-    }
-}
-
-impl Acquire {
-    pub(crate) fn new(scope: Arc<ScopeRef>, cost: u32) -> Acquire {
-        Acquire {
-            scope,
-            cost: cost.max(1),
-            id: NOT_QUEUED,
-        }
-    }
-
-    pub(crate) fn scope(&self) -> &Arc<ScopeRef> {
-        &self.scope
-    }
-}
-
-impl Future for Acquire {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        this.scope.scope.poll_acquire(this.cost, &mut this.id, cx)
-    }
-}
-
-impl Drop for Acquire {
-    fn drop(&mut self) {
-        if self.id != NOT_QUEUED {
-            self.scope.scope.cancel(self.id);
+        match queue.position(id) {
+            Some(0) => self.pop_head(queue),
+            Some(at) => queue.cancel_at(at),
+            None => {}
         }
     }
 }

@@ -1,4 +1,3 @@
-use std::mem;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -6,9 +5,8 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::limiter::Limiter;
 use super::recent;
-use super::scope::ScopeRef;
+use super::registry::{Limiter, ScopeRef};
 use crate::endpoint::Endpoint;
 use crate::extensions::{ApiKeyFingerprint, Cost, Model};
 
@@ -55,7 +53,9 @@ impl<S> RateLimit<S> {
             None => request
                 .headers()
                 .get(http::header::AUTHORIZATION)
-                .map_or(0, |auth| self.limiter.fingerprint(auth)),
+                .map_or(0, |auth| {
+                    crate::fingerprint::of_authorization(auth.as_bytes())
+                }),
         };
         let endpoint = Endpoint::from_path(request.uri().path());
         let model = request.extensions().get::<Model>();
@@ -80,21 +80,21 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S, Request<ReqBody>>;
 
+    /// Always ready: the wait for a slot depends on the request, and the
+    /// inner service is readied in the response future once the request may
+    /// go (see [`ResponseFuture`]), so nothing below is held while waiting.
     #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
     }
 
     #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let scope = self.scope_for(&request);
         let cost = request.extensions().get::<Cost>().map_or(1, |c| c.get());
-        // The readied service goes into the future; this handle keeps a fresh
-        // clone and must be polled ready again, as tower requires.
-        let clone = self.inner.clone();
-        let inner = mem::replace(&mut self.inner, clone);
+        let inner = self.inner.clone();
         if scope.scope.try_acquire(cost) {
-            ResponseFuture::calling(inner, request, scope)
+            ResponseFuture::granted(inner, request, scope)
         } else {
             ResponseFuture::waiting(inner, request, scope, cost)
         }

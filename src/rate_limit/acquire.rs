@@ -1,0 +1,70 @@
+//! One request's place in its scope: a future that resolves once the
+//! request may go.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::queue::NOT_QUEUED;
+use super::recent;
+use super::registry::ScopeRef;
+
+/// Resolves once the request may go. Dropping it before then gives the
+/// place back.
+#[derive(Debug)]
+pub(crate) struct Acquire {
+    scope: Arc<ScopeRef>,
+    cost: u32,
+    /// Place in the queue, or `NOT_QUEUED`.
+    id: u64,
+}
+
+impl Acquire {
+    pub(crate) fn new(scope: Arc<ScopeRef>, cost: u32) -> Acquire {
+        Acquire {
+            scope,
+            cost: cost.max(1),
+            id: NOT_QUEUED,
+        }
+    }
+
+    /// The scope the request was granted in (after `poll` is ready).
+    pub(crate) fn scope(&self) -> &Arc<ScopeRef> {
+        &self.scope
+    }
+}
+
+impl Future for Acquire {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match this.scope.scope.poll_acquire(this.cost, &mut this.id, cx) {
+                Poll::Ready(Ok(())) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+                // The scope was swept away as idle before this request
+                // joined it: join its successor instead.
+                Poll::Ready(Err(())) => {
+                    let Some(limiter) = this.scope.limiter.upgrade() else {
+                        // The limiter is gone, and nobody can share this
+                        // budget any more: go.
+                        return Poll::Ready(());
+                    };
+                    let key = &this.scope.key;
+                    this.scope =
+                        recent::scope(&limiter, key.api_key, key.endpoint, key.model.as_ref());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Acquire {
+    fn drop(&mut self) {
+        if self.id != NOT_QUEUED {
+            self.scope.scope.cancel(self.id);
+        }
+    }
+}

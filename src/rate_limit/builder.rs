@@ -1,0 +1,123 @@
+//! The builder that configures a [`RateLimitLayer`], then makes it once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::config::Config;
+use super::{Quota, RateLimitLayer};
+use crate::endpoint::Endpoint;
+
+/// Configures a [`RateLimitLayer`](super::RateLimitLayer), then builds it
+/// once.
+///
+/// Every setting lives here, none on the built layer, so one configuration
+/// makes one budget: every clone of the layer, and every service it makes,
+/// share the limiter [`build`](RateLimitBuilder::build) created. Building
+/// twice makes two independent budgets, on purpose and visibly.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_together::endpoint::Endpoint;
+/// use tower_together::rate_limit::RateLimitBuilder;
+/// use tower_together::Quota;
+///
+/// let layer = RateLimitBuilder::together()
+///     .endpoint_quota(Endpoint::Embeddings, Quota::per_second(10))
+///     .model_quota("meta-llama/Llama-3.3-70B-Instruct-Turbo", Quota::per_second(5))
+///     .max_pause(Duration::from_secs(30))
+///     .build();
+/// assert_eq!(
+///     layer.quota_for(Endpoint::Embeddings, None),
+///     Quota::per_second(10)
+/// );
+/// ```
+#[derive(Clone, Debug)]
+pub struct RateLimitBuilder {
+    config: Config,
+}
+
+impl RateLimitBuilder {
+    /// Every endpoint class gets its own scope paced by `quota` (per API key,
+    /// and per model when requests carry a [`Model`](crate::extensions::Model)).
+    pub fn new(quota: Quota) -> Self {
+        RateLimitBuilder {
+            config: Config::new(quota),
+        }
+    }
+
+    /// The preset from the original request's table, each kept 10 % under
+    /// the limit: chat and text completions 540/min, embeddings 270/min,
+    /// image generation 54/min, anything else 540/min; each with a burst of
+    /// one second's worth.
+    ///
+    /// These figures are a starting point, not Together's truth: Together's
+    /// limits are per organisation and per model, enforced per second, and
+    /// change over time. Override them with
+    /// [`endpoint_quota`](Self::endpoint_quota) and
+    /// [`model_quota`](Self::model_quota) once you know yours.
+    pub fn together() -> Self {
+        // 90 % of the original request's 600, 300 and 60 per minute.
+        Self::new(Quota::per_minute(540))
+            .endpoint_quota(Endpoint::Embeddings, Quota::per_minute(270))
+            .endpoint_quota(Endpoint::ImagesGenerations, Quota::per_minute(54))
+    }
+
+    /// Paces requests to one endpoint class by `quota` instead of the default.
+    pub fn endpoint_quota(mut self, endpoint: Endpoint, quota: Quota) -> Self {
+        let quotas = &mut self.config.endpoint_quotas;
+        quotas.retain(|(e, _)| *e != endpoint);
+        quotas.push((endpoint, quota));
+        self
+    }
+
+    /// Paces requests to one model (tagged with
+    /// [`Model`](crate::extensions::Model)) by `quota`, whatever the endpoint.
+    pub fn model_quota(mut self, model: impl Into<Arc<str>>, quota: Quota) -> Self {
+        self.config.model_quotas.insert(model.into(), quota);
+        self
+    }
+
+    /// How long a 429 that carries no wait hint pauses its scope (default 1 s:
+    /// Together's limits are per second).
+    pub fn default_pause(mut self, pause: Duration) -> Self {
+        self.config.feedback.default_pause = pause;
+        self
+    }
+
+    /// The longest pause a 429 can impose on its scope, whatever its headers
+    /// say (default 60 s), so a hostile or broken header cannot stall a scope
+    /// for hours.
+    pub fn max_pause(mut self, pause: Duration) -> Self {
+        self.config.feedback.max_pause = pause;
+        self
+    }
+
+    /// Whether scopes adapt their rate to the server (default on): slow down
+    /// to a lower `x-ratelimit-limit` (Together's requests per second for
+    /// this key and model), halve the rate on a 429 and win it back 1 % per
+    /// success. A configured quota is never exceeded. Off, a scope paces by
+    /// its quota alone, and a 429 only pauses it.
+    pub fn adaptive(mut self, adaptive: bool) -> Self {
+        self.config.feedback.adaptive = adaptive;
+        self
+    }
+
+    /// How long a scope must sit idle (nobody waiting, bucket full, not
+    /// paused, rate not cut by a 429) before it is dropped (default 60 s).
+    ///
+    /// An idle scope remembers nothing a new one would not, so dropping it
+    /// changes no decision; it keeps a proxy that serves many keys or models
+    /// from growing without bound. What it learned from `x-ratelimit-limit`
+    /// is learned again from the next answer. Idle scopes are swept when new
+    /// scopes are made, at most once per idle time and whenever the number
+    /// of scopes has doubled since the last sweep.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.config.idle_timeout = idle;
+        self
+    }
+
+    /// The layer: one budget, shared by every clone and every service it makes.
+    pub fn build(self) -> RateLimitLayer {
+        RateLimitLayer::from_config(self.config)
+    }
+}

@@ -1,0 +1,204 @@
+//! The state every clone of a rate-limited service shares: the configured
+//! quotas and one [`Scope`] per (API key, endpoint class, model), with idle
+//! scopes swept away so the map stays as small as the live traffic.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::config::{Config, Feedback};
+use super::scope::Scope;
+use crate::endpoint::Endpoint;
+use crate::extensions::Model;
+
+/// Which budget a request draws from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ScopeKey {
+    /// Keyed fingerprint of the API key (0 when the request has none).
+    pub(crate) api_key: u64,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) model: Option<Model>,
+}
+
+/// Bumped whenever scopes leave some limiter (a sweep, a limiter dropped),
+/// so per-thread caches (see `recent`) drop what they hold and can keep
+/// nothing dead alive.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The current generation of all limiters' scope maps.
+#[inline]
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+fn next_generation() {
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+}
+
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    /// Unique in the process (never reused, unlike an address), so per-thread
+    /// caches can tell limiters apart.
+    id: u64,
+    pub(crate) config: Config,
+    scopes: RwLock<Scopes>,
+}
+
+#[derive(Debug, Default)]
+struct Scopes {
+    map: HashMap<ScopeKey, Arc<Scope>>,
+    /// When idle scopes were last swept, and how many scopes remained.
+    swept_at: Option<Instant>,
+    after_sweep: usize,
+}
+
+/// Below this many scopes, growth alone does not trigger a sweep.
+const SWEEP_FLOOR: usize = 64;
+
+impl Limiter {
+    pub(crate) fn new(config: Config) -> Limiter {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        Limiter {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            config,
+            scopes: RwLock::default(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The scope for `key`, created on first use with its quota.
+    pub(crate) fn scope(&self, key: &ScopeKey) -> Arc<Scope> {
+        if let Some(scope) = self
+            .scopes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .get(key)
+        {
+            return scope.clone();
+        }
+        let now = Instant::now();
+        let quota = self
+            .config
+            .quota_for(key.endpoint, key.model.as_ref().map(Model::as_str));
+        let mut scopes = self.scopes.write().unwrap_or_else(PoisonError::into_inner);
+        if scopes.due_for_sweep(now, self.config.idle_timeout) {
+            scopes.sweep(now, self.config.idle_timeout);
+        }
+        scopes
+            .map
+            .entry(key.clone())
+            .or_insert_with(|| Arc::new(Scope::new(quota, now)))
+            .clone()
+    }
+
+    /// Drops every scope idle for the configured idle time now.
+    pub(crate) fn sweep(&self) {
+        let now = Instant::now();
+        self.scopes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sweep(now, self.config.idle_timeout);
+    }
+
+    /// How many scopes the limiter holds now.
+    pub(crate) fn scope_count(&self) -> usize {
+        self.scopes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .len()
+    }
+
+    /// How many requests wait now, over every scope.
+    pub(crate) fn waiting(&self) -> usize {
+        self.scopes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .values()
+            .map(|scope| scope.waiting())
+            .sum()
+    }
+
+    /// What a scope learns from answers, as configured.
+    pub(crate) fn feedback(&self) -> Feedback {
+        self.config.feedback
+    }
+}
+
+impl Scopes {
+    /// At most once per idle time, and whenever the map has doubled since
+    /// the last sweep (so a flood of new keys is swept in amortised O(1)).
+    fn due_for_sweep(&self, now: Instant, idle: Duration) -> bool {
+        let grown = self.map.len() >= SWEEP_FLOOR.max(self.after_sweep.saturating_mul(2));
+        let stale = self
+            .swept_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= idle);
+        grown || (stale && !self.map.is_empty())
+    }
+
+    fn sweep(&mut self, now: Instant, idle: Duration) {
+        let before = self.map.len();
+        self.map.retain(|_, scope| !scope.retire_if_idle(now, idle));
+        self.swept_at = Some(now);
+        self.after_sweep = self.map.len();
+        if self.map.len() < before {
+            next_generation();
+        }
+    }
+}
+
+impl Drop for Limiter {
+    fn drop(&mut self) {
+        // Per-thread caches may still hold this limiter's scopes.
+        next_generation();
+    }
+}
+
+/// A thread's view of a scope (see `recent`). Requests clone this
+/// per-thread `Arc`, not the shared scope's, so under contention the shared
+/// scope's cache line is touched by the grant alone.
+///
+/// Aligned to its own cache lines: threads bump their own counts without
+/// false sharing.
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct ScopeRef {
+    pub(crate) key: ScopeKey,
+    pub(crate) scope: Arc<Scope>,
+    /// What the scope learns from answers (kept here, not in every request's future).
+    pub(crate) feedback: Feedback,
+    /// To find the scope's successor if it is retired while a request holds
+    /// it. Weak: a request in flight does not keep a dropped limiter alive.
+    pub(crate) limiter: Weak<Limiter>,
+}
+
+impl ScopeRef {
+    pub(crate) fn new(limiter: &Arc<Limiter>, key: ScopeKey) -> ScopeRef {
+        ScopeRef {
+            scope: limiter.scope(&key),
+            key,
+            feedback: limiter.feedback(),
+            limiter: Arc::downgrade(limiter),
+        }
+    }
+
+    /// The scope that is live for this key now: this one, or, if it was
+    /// retired, its successor (`None` if the limiter is gone: then nobody
+    /// else shares the budget).
+    pub(crate) fn live(&self) -> Option<Arc<Scope>> {
+        if !self.scope.is_retired() {
+            return Some(self.scope.clone());
+        }
+        self.limiter
+            .upgrade()
+            .map(|limiter| limiter.scope(&self.key))
+    }
+}
