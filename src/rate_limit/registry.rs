@@ -149,6 +149,10 @@ impl Scopes {
         self.map.retain(|_, scope| !scope.retire_if_idle(now, idle));
         self.swept_at = Some(now);
         self.after_sweep = self.map.len();
+        // A table sized for a past flood of keys would stay that size.
+        if self.map.capacity() > 4 * self.map.len().max(16) {
+            self.map.shrink_to(2 * self.map.len());
+        }
         if self.map.len() < before {
             next_generation();
         }
