@@ -90,6 +90,7 @@ pub(crate) fn scope(
             // what may already be retired.
             return;
         }
+        // In bounds: `next` is kept modulo SLOTS.
         let slot = recent.next;
         recent.entries[slot] = Some(Entry {
             limiter: limiter.id(),

@@ -274,6 +274,7 @@ impl Scope {
             queue.drop_cancelled_front();
             if queue.waiters.front().map(|w| w.id()) != Some(id) {
                 if let Some(at) = queue.position(id) {
+                    // In bounds: `position` found it under this lock.
                     set_waker(&mut queue.waiters[at].waker, cx);
                 }
                 return Poll::Pending;
