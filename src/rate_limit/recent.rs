@@ -1,10 +1,14 @@
 //! A per-thread cache of the scopes recently used, so that finding a
 //! request's scope costs neither the shared map's lock nor an allocation,
 //! however the service is cloned (the typed client and tower's `Retry`
-//! clone the stack for every request).
+//! clone the stack for every request), and however many scopes are busy.
 //!
 //! Each thread holds its own `Arc<ScopeRef>`s, so their reference counts are
 //! never shared between cores; the shared `Scope` behind them is.
+//!
+//! Lookup checks the slot that hit last (one scope in use: no hashing at
+//! all), then the slot the key hashes to (many scopes: one hash of a short
+//! key, no lock). A miss goes to the shared map and fills that slot.
 //!
 //! The cache can neither split a budget nor keep the dead alive: whenever a
 //! limiter drops scopes or is itself dropped, the global generation moves
@@ -13,31 +17,54 @@
 //! successor instead of pacing on their own.
 
 use std::cell::RefCell;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
+
+use foldhash::fast::FixedState;
 
 use super::registry::{generation, Limiter, ScopeKey, ScopeRef};
 use crate::endpoint::Endpoint;
 use crate::extensions::Model;
 
-/// Scopes remembered per thread: enough for a few models or keys in turn.
-const SLOTS: usize = 4;
+/// Scopes remembered per thread (a power of two): a busy proxy's working
+/// set of models and keys, at 8 bytes a slot.
+const SLOTS: usize = 256;
 
 struct Entry {
     limiter: u64,
     scope: Arc<ScopeRef>,
 }
 
-#[derive(Default)]
 struct Recent {
-    entries: [Option<Entry>; SLOTS],
-    /// The slot to overwrite next (round robin).
-    next: usize,
+    slots: Box<[Option<Entry>]>,
+    /// The slot of the last hit.
+    last: usize,
     /// The generation the entries belong to.
     generation: u64,
 }
 
+impl Default for Recent {
+    fn default() -> Self {
+        Recent {
+            slots: (0..SLOTS).map(|_| None).collect(),
+            last: 0,
+            generation: 0,
+        }
+    }
+}
+
 thread_local! {
     static RECENT: RefCell<Recent> = RefCell::default();
+}
+
+fn slot_of(limiter: u64, api_key: u64, endpoint: Endpoint, model: Option<&Model>) -> usize {
+    let mut hasher = FixedState::default().build_hasher();
+    limiter.hash(&mut hasher);
+    api_key.hash(&mut hasher);
+    endpoint.hash(&mut hasher);
+    model.map(Model::as_str).hash(&mut hasher);
+    // Truncation is the point: the low bits pick the slot.
+    hasher.finish() as usize & (SLOTS - 1)
 }
 
 /// The scope for (`api_key`, `endpoint`, `model`) in `limiter`.
@@ -48,55 +75,59 @@ pub(crate) fn scope(
     endpoint: Endpoint,
     model: Option<&Model>,
 ) -> Arc<ScopeRef> {
-    let matches = |entry: &Entry| {
+    let hit = |entry: &Option<Entry>| -> Option<Arc<ScopeRef>> {
+        let entry = entry.as_ref()?;
         let key = &entry.scope.key;
-        entry.limiter == limiter.id()
+        let found = entry.limiter == limiter.id()
             && key.api_key == api_key
             && key.endpoint == endpoint
-            && key.model.as_ref() == model
+            && key.model.as_ref() == model;
+        found.then(|| entry.scope.clone())
     };
     let current = generation();
-    let found = RECENT
-        .try_with(|recent| {
-            let mut recent = recent.borrow_mut();
-            if recent.generation != current {
-                recent.entries = Default::default();
-                recent.generation = current;
-                return None;
-            }
-            recent
-                .entries
-                .iter()
-                .flatten()
-                .find(|entry| matches(entry))
-                .map(|entry| entry.scope.clone())
-        })
-        .ok()
-        .flatten();
-    if let Some(scope) = found {
-        return scope;
-    }
+    let looked_up = RECENT.try_with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if recent.generation != current {
+            recent.slots.iter_mut().for_each(|slot| *slot = None);
+            recent.generation = current;
+        }
+        // In bounds: `last` and `slot_of` are below SLOTS.
+        if let Some(scope) = hit(&recent.slots[recent.last]) {
+            return Ok(scope);
+        }
+        let slot = slot_of(limiter.id(), api_key, endpoint, model);
+        if let Some(scope) = hit(&recent.slots[slot]) {
+            recent.last = slot;
+            return Ok(scope);
+        }
+        Err(slot)
+    });
+    let slot = match looked_up {
+        Ok(Ok(scope)) => return scope,
+        Ok(Err(slot)) => Some(slot),
+        // During thread teardown the cache is gone: the scope still works.
+        Err(_) => None,
+    };
     let key = ScopeKey {
         api_key,
         endpoint,
         model: model.cloned(),
     };
     let scope = Arc::new(ScopeRef::new(limiter, key));
-    // During thread teardown the cache is gone: the scope still works.
-    let _ = RECENT.try_with(|recent| {
-        let mut recent = recent.borrow_mut();
-        if recent.generation != current {
-            // Scopes left a limiter since this lookup began: do not cache
-            // what may already be retired.
-            return;
-        }
-        // In bounds: `next` is kept modulo SLOTS.
-        let slot = recent.next;
-        recent.entries[slot] = Some(Entry {
-            limiter: limiter.id(),
-            scope: scope.clone(),
+    if let Some(slot) = slot {
+        let _ = RECENT.try_with(|recent| {
+            let mut recent = recent.borrow_mut();
+            if recent.generation != current {
+                // Scopes left a limiter since this lookup began: do not
+                // cache what may already be retired.
+                return;
+            }
+            recent.slots[slot] = Some(Entry {
+                limiter: limiter.id(),
+                scope: scope.clone(),
+            });
+            recent.last = slot;
         });
-        recent.next = (slot + 1) % SLOTS;
-    });
+    }
     scope
 }
