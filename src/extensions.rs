@@ -9,7 +9,8 @@
 //! | extension | read by | default when absent |
 //! |---|---|---|
 //! | [`Model`] | rate limiter (scope) | one scope per endpoint class |
-//! | [`Cost`] | rate limiter (weight) | 1 |
+//! | [`Cost`] | rate limiter (weight in the request budget) | 1 |
+//! | [`TokenCost`] | rate limiter (weight in the token budget) | 0 |
 //! | [`ApiKeyFingerprint`] | rate limiter (scope) | hash of the `Authorization` header |
 //! | [`Deadline`] | both retry layers | no deadline |
 //! | [`Idempotency`] | backoff layer | from method and path |
@@ -92,6 +93,30 @@ impl Cost {
 impl Default for Cost {
     fn default() -> Self {
         Cost(1)
+    }
+}
+
+/// How many tokens a request is expected to use (prompt plus completion):
+/// its cost in a token budget (see
+/// [`Quota::tokens_per_second`](crate::Quota::tokens_per_second)).
+///
+/// The typed client sets an estimate on every request; set it yourself on
+/// raw requests. The answer's usage corrects it afterwards through
+/// [`TokenReservation`](crate::rate_limit::TokenReservation). Without it a
+/// request takes no tokens up front (its usage can still be charged when
+/// settled). A cost above the token burst waits for a full bucket and goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TokenCost(u32);
+
+impl TokenCost {
+    /// A request expected to use `tokens` tokens.
+    pub const fn new(tokens: u32) -> Self {
+        TokenCost(tokens)
+    }
+
+    /// The number of tokens.
+    pub const fn get(self) -> u32 {
+        self.0
     }
 }
 

@@ -29,16 +29,6 @@ pub(crate) fn ratelimit_reset(headers: &HeaderMap) -> Option<Duration> {
     header_str(headers, &X_RATELIMIT_RESET).and_then(parse_seconds)
 }
 
-/// `x-ratelimit-limit`: the requests per second the server allows this key
-/// (and model), per Together's docs. Positive and finite, or `None`.
-pub(crate) fn ratelimit_limit(headers: &HeaderMap) -> Option<f64> {
-    let limit: f64 = header_str(headers, &X_RATELIMIT_LIMIT)?
-        .trim()
-        .parse()
-        .ok()?;
-    (limit.is_finite() && limit > 0.0).then_some(limit)
-}
-
 /// The server's wait hint, best source first.
 pub(crate) fn server_wait(headers: &HeaderMap) -> Option<Duration> {
     retry_after(headers).or_else(|| ratelimit_reset(headers))
@@ -57,7 +47,6 @@ pub(crate) fn should_retry(headers: &HeaderMap) -> Option<bool> {
 // name on every call, and these are read on every response.
 static RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
 static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 static X_SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {

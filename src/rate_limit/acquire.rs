@@ -16,15 +16,17 @@ use super::registry::ScopeRef;
 pub(crate) struct Acquire {
     scope: Arc<ScopeRef>,
     cost: u32,
+    tokens: u32,
     /// Place in the queue, or `NOT_QUEUED`.
     id: u64,
 }
 
 impl Acquire {
-    pub(crate) fn new(scope: Arc<ScopeRef>, cost: u32) -> Acquire {
+    pub(crate) fn new(scope: Arc<ScopeRef>, cost: u32, tokens: u32) -> Acquire {
         Acquire {
             scope,
             cost: cost.max(1),
+            tokens,
             id: NOT_QUEUED,
         }
     }
@@ -41,7 +43,11 @@ impl Future for Acquire {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         loop {
-            match this.scope.scope.poll_acquire(this.cost, &mut this.id, cx) {
+            match this
+                .scope
+                .scope
+                .poll_acquire(this.cost, this.tokens, &mut this.id, cx)
+            {
                 Poll::Ready(Ok(())) => return Poll::Ready(()),
                 Poll::Pending => return Poll::Pending,
                 // The scope was swept away as idle before this request

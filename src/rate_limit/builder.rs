@@ -92,14 +92,42 @@ impl RateLimitBuilder {
         self
     }
 
-    /// Whether scopes adapt their rate to the server (default on): slow down
-    /// to a lower `x-ratelimit-limit` (Together's requests per second for
-    /// this key and model), halve the rate on a 429 and win it back 1 % per
-    /// success. A configured quota is never exceeded. Off, a scope paces by
-    /// its quota alone, and a 429 only pauses it.
+    /// Whether scopes adapt their rates to the server (default on): pace at
+    /// the `x-ratelimit-limit` and `x-tokenlimit-limit` the answers state
+    /// (Together's requests and tokens per second for this key and model;
+    /// the `-dynamic` variants when present), hold back when
+    /// `x-ratelimit-remaining` / `x-tokenlimit-remaining` say less is left
+    /// than this scope's own accounting, halve the rate on a 429 and win it
+    /// back 1 % per success. A configured quota is a ceiling (see
+    /// [`learned`](Self::learned) for one that is not). Off, a scope paces
+    /// by its quota alone, and a 429 only pauses it.
     pub fn adaptive(mut self, adaptive: bool) -> Self {
         self.config.feedback.adaptive = adaptive;
         self
+    }
+
+    /// Whether quotas are only where scopes start (default off): in learned
+    /// mode each scope follows the limits the server states, up and down,
+    /// instead of treating the quota as a ceiling, and takes up a token
+    /// budget as soon as the server states one. Implies
+    /// [`adaptive`](Self::adaptive)`(true)`.
+    ///
+    /// Start cautious: Together's base rate for a new model is 1 request a
+    /// second, and the first answer states the real limits
+    /// ([`RateLimitBuilder::learned_together`] does both).
+    pub fn learned(mut self, learned: bool) -> Self {
+        self.config.learned = learned;
+        if learned {
+            self.config.feedback.adaptive = true;
+        }
+        self
+    }
+
+    /// Learned mode, every scope starting at 1 request a second (Together's
+    /// documented base rate) with no token budget until the server states
+    /// one: for when you do not know your limits.
+    pub fn learned_together() -> Self {
+        Self::new(Quota::per_second(1)).learned(true)
     }
 
     /// How long a scope must sit idle (nobody waiting, bucket full, not

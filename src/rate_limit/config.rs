@@ -15,6 +15,9 @@ pub(crate) struct Config {
     pub(crate) model_quotas: HashMap<Arc<str>, Quota>,
     pub(crate) feedback: Feedback,
     pub(crate) idle_timeout: Duration,
+    /// Quotas are where scopes start, not ceilings: the server's stated
+    /// limits move them up and down.
+    pub(crate) learned: bool,
 }
 
 /// What a scope learns from the answers that come back through it.
@@ -24,7 +27,8 @@ pub(crate) struct Feedback {
     pub(crate) default_pause: Duration,
     /// The longest pause a 429 may impose.
     pub(crate) max_pause: Duration,
-    /// Whether `x-ratelimit-limit` and 429s change the scope's rate.
+    /// Whether the `x-ratelimit-*` / `x-tokenlimit-*` headers and 429s change
+    /// the scope's rates.
     pub(crate) adaptive: bool,
 }
 
@@ -40,6 +44,7 @@ impl Config {
                 adaptive: true,
             },
             idle_timeout: Duration::from_secs(60),
+            learned: false,
         }
     }
 

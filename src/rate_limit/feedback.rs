@@ -1,10 +1,11 @@
 //! What an answer teaches its scope: a 429 pauses it; with adaptation on,
-//! `x-ratelimit-limit` sets its rate, a 429 cuts it, a success lets it
-//! recover.
+//! the stated limits set its rates, the stated remainders hold it back, a
+//! 429 cuts its rates and a success lets them recover.
 
 use http::{Response, StatusCode};
 use tokio::time::Instant;
 
+use super::headers::{self, Stated};
 use super::registry::ScopeRef;
 use crate::wait_hint;
 
@@ -14,14 +15,14 @@ use crate::wait_hint;
 pub(crate) fn learn<B>(scope: &ScopeRef, response: &Response<B>) {
     let feedback = scope.feedback;
     let status = response.status();
-    let limit = if feedback.adaptive {
-        wait_hint::ratelimit_limit(response.headers())
+    let stated = if feedback.adaptive {
+        headers::stated(response.headers())
     } else {
-        None
+        Stated::default()
     };
     let throttled = status == StatusCode::TOO_MANY_REQUESTS;
     let recovering = feedback.adaptive && status.is_success();
-    if limit.is_none() && !throttled && !recovering {
+    if stated.is_empty() && !throttled && !recovering {
         return;
     }
     let live;
@@ -36,8 +37,16 @@ pub(crate) fn learn<B>(scope: &ScopeRef, response: &Response<B>) {
     } else {
         &*scope.scope
     };
-    if let Some(limit) = limit {
+    if let Some(limit) = stated.request_limit {
         target.learn_limit(limit);
+    }
+    if let Some(limit) = stated.token_limit {
+        target.learn_token_limit(limit);
+    }
+    if stated.remaining.is_some() || stated.remaining_tokens.is_some() {
+        let reset = wait_hint::ratelimit_reset(response.headers())
+            .map(|wait| crate::time::later(Instant::now(), wait.min(feedback.max_pause)));
+        target.hold_back(stated.remaining, reset, stated.remaining_tokens);
     }
     if throttled {
         let wait = wait_hint::server_wait(response.headers())

@@ -6,13 +6,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use http::Response;
+use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::acquire::Acquire;
 use super::feedback;
 use super::registry::ScopeRef;
+use super::reservation::TokenReservation;
 
 pin_project! {
     /// Waits for the request's turn in its scope, then readies a clone of
@@ -31,6 +32,8 @@ pin_project! {
         state: State<S, R, S::Future>,
         // The scope the request is granted in, for the answer's feedback.
         scope: Arc<ScopeRef>,
+        // Tokens taken from the scope's token budget (0: none).
+        tokens: u32,
     }
 }
 
@@ -60,24 +63,32 @@ where
 {
     /// The request already has its grant.
     #[inline]
-    pub(crate) fn granted(service: S, request: R, scope: Arc<ScopeRef>) -> Self {
+    pub(crate) fn granted(service: S, request: R, scope: Arc<ScopeRef>, tokens: u32) -> Self {
         ResponseFuture {
             state: State::Readying {
                 service,
                 request: Some(request),
             },
             scope,
+            tokens,
         }
     }
 
-    pub(crate) fn waiting(service: S, request: R, scope: Arc<ScopeRef>, cost: u32) -> Self {
+    pub(crate) fn waiting(
+        service: S,
+        request: R,
+        scope: Arc<ScopeRef>,
+        cost: u32,
+        tokens: u32,
+    ) -> Self {
         ResponseFuture {
             state: State::Waiting {
-                acquire: Acquire::new(scope.clone(), cost),
+                acquire: Acquire::new(scope.clone(), cost, tokens),
                 service: Some(service),
                 request: Some(request),
             },
             scope,
+            tokens,
         }
     }
 }
@@ -112,6 +123,7 @@ where
                 StateProj::Readying { service, request } => {
                     if let Err(error) = ready!(service.poll_ready(cx)) {
                         this.state.set(State::Done);
+                        TokenReservation::refund(this.scope, *this.tokens);
                         return Poll::Ready(Err(error));
                     }
                     let Some(request) = request.take() else {
@@ -121,9 +133,14 @@ where
                     this.state.set(State::Calling { future });
                 }
                 StateProj::Calling { future } => {
-                    let result = ready!(future.poll(cx));
-                    if let Ok(response) = &result {
-                        feedback::learn(this.scope, response);
+                    let mut result = ready!(future.poll(cx));
+                    match &mut result {
+                        Ok(response) => {
+                            feedback::learn(this.scope, response);
+                            settle_later(this.scope, *this.tokens, response);
+                        }
+                        // Never reached the server: nothing was counted.
+                        Err(_) => TokenReservation::refund(this.scope, *this.tokens),
                     }
                     this.state.set(State::Done);
                     return Poll::Ready(result);
@@ -131,6 +148,24 @@ where
                 StateProj::Done => panic!("rate_limit::ResponseFuture polled after completion"),
             }
         }
+    }
+}
+
+/// Refunds the tokens of an answer Together does not count (429, 503), or
+/// hands the reservation on to whoever reads the body, to settle with the
+/// answer's usage. Nothing at all for a scope without a token budget.
+#[inline]
+fn settle_later<B>(scope: &Arc<ScopeRef>, tokens: u32, response: &mut Response<B>) {
+    if tokens == 0 && !scope.scope.paces_tokens() {
+        return;
+    }
+    let status = response.status();
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+        TokenReservation::refund(scope, tokens);
+    } else {
+        response
+            .extensions_mut()
+            .insert(TokenReservation::new(scope.clone(), tokens));
     }
 }
 

@@ -1,54 +1,80 @@
-//! A scope's live rate: the configured quota, slowed down to what the server
-//! says or shows it allows.
+//! One budget's live rate: the configured quota, moved to what the server
+//! says it allows and slowed down after a 429.
 //!
-//! - **Learned.** Together's `x-ratelimit-limit` header gives the requests
-//!   per second the server allows this key and model. When it is below the
-//!   configured quota, the scope paces to it (rate and burst); a configured
-//!   quota is never exceeded.
+//! - **Learned.** Together's `x-ratelimit-limit` (requests per second) and
+//!   `x-tokenlimit-limit` (tokens per second) say what the server allows
+//!   this key and model now. A configured quota is a ceiling: the budget
+//!   paces at the server's rate when that is lower, and at the quota's when
+//!   the server allows more. In learned mode the quota is only where the
+//!   budget starts: it follows the server up and down. A change the server
+//!   states applies at once (waiters read the rate at every grant, so there
+//!   is no herd).
 //! - **Cut on 429, raised slowly.** A 429 halves the rate (at most once per
 //!   pause, so a burst of 429s from one window counts once); each success
-//!   then raises it by 1 % of the target rate, up to the target (additive
-//!   increase, multiplicative decrease).
+//!   then raises it by 1 % of the target rate, back up to the target
+//!   (additive increase, multiplicative decrease). The target is the
+//!   server's stated rate, or the ceiling.
 //!
-//! Rates are kept as emission intervals in nanoseconds, in atomics: waiters
-//! read them on every grant, so a change applies to the next grant with no
-//! wake-up storm.
+//! Rates are kept as emission intervals in nanoseconds, in atomics. An
+//! interval of 0 means "no budget": a token budget that is neither
+//! configured nor learned yet admits everything.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::gcra::Pacing;
-use super::Quota;
 
-/// The slowest a 429 can push a scope: 1/64 of its target rate.
+/// The slowest a 429 can push a budget: 1/64 of its target rate.
 const MAX_SLOWDOWN: u64 = 64;
 
 /// Each success raises the rate by 1/`RECOVERY_STEPS` of the target rate.
 const RECOVERY_STEPS: f64 = 100.0;
 
+/// No budget (see the module docs).
+pub(crate) const UNLIMITED: u64 = 0;
+
 #[derive(Debug)]
 pub(crate) struct Pace {
-    configured_interval: u64,
-    configured_burst: u32,
-    /// The interval to pace at when all is well: the configured one, or the
-    /// server's if slower.
+    /// The fastest interval allowed (the configured quota's), or 1 in
+    /// learned mode (the server's word is the limit).
+    ceiling: u64,
+    /// The largest burst allowed: the configured one, or unbounded in
+    /// learned mode.
+    max_burst: u32,
+    /// The interval to pace at when all is well.
     target: AtomicU64,
     /// The interval paced at now: `target`, or slower after a 429.
     current: AtomicU64,
     burst: AtomicU32,
 }
 
+/// Nanoseconds per unit at `per_second` units a second, rounded up (never
+/// faster than asked); `None` for a rate that is not a positive number.
+fn interval_of(per_second: f64) -> Option<u64> {
+    if !per_second.is_finite() || per_second <= 0.0 {
+        return None;
+    }
+    let interval = (1e9 / per_second).ceil();
+    // Float to int casts saturate; at least 1 ns.
+    Some((interval as u64).max(1))
+}
+
 impl Pace {
-    pub(crate) fn new(quota: Quota) -> Pace {
-        // At least 1 ns: `Quota` refuses rates above 10^9/s, so this only guards.
-        let interval = u64::try_from(quota.emission_interval().as_nanos())
-            .unwrap_or(u64::MAX)
-            .max(1);
+    /// A budget paced at `pacing` (interval 0: no budget yet). In learned
+    /// mode, `pacing` is only where it starts.
+    pub(crate) fn new(pacing: Pacing, learned: bool) -> Pace {
+        let (ceiling, max_burst) = if learned {
+            (1, u32::MAX)
+        } else if pacing.interval == UNLIMITED {
+            (UNLIMITED, u32::MAX)
+        } else {
+            (pacing.interval, pacing.burst)
+        };
         Pace {
-            configured_interval: interval,
-            configured_burst: quota.burst_size(),
-            target: AtomicU64::new(interval),
-            current: AtomicU64::new(interval),
-            burst: AtomicU32::new(quota.burst_size()),
+            ceiling,
+            max_burst,
+            target: AtomicU64::new(pacing.interval),
+            current: AtomicU64::new(pacing.interval),
+            burst: AtomicU32::new(pacing.burst.max(1)),
         }
     }
 
@@ -61,38 +87,56 @@ impl Pace {
         }
     }
 
+    /// Whether this budget limits anything (a token budget may not, yet).
+    #[inline]
+    pub(crate) fn is_limited(&self) -> bool {
+        self.current.load(Ordering::Relaxed) != UNLIMITED
+    }
+
     /// Whether a 429 has cut the rate below its target and it has not
     /// recovered yet: state worth keeping.
     pub(crate) fn is_cut(&self) -> bool {
         self.current.load(Ordering::Relaxed) > self.target.load(Ordering::Relaxed)
     }
 
-    /// The server allows `per_second` requests a second.
+    /// The server allows `per_second` units a second: pace at that, within
+    /// the ceiling. Garbage (not a positive number) is ignored.
     pub(crate) fn learn(&self, per_second: f64) {
-        if !per_second.is_finite() || per_second <= 0.0 {
+        let Some(server) = interval_of(per_second) else {
             return;
-        }
-        let server = (1e9 / per_second).ceil();
-        let server = if server >= u64::MAX as f64 {
-            u64::MAX
-        } else {
-            server as u64
         };
-        let target = server.max(self.configured_interval);
-        // Slower: at once. Faster (the server raised it): step by step, as
-        // after a 429, through `succeeded`.
-        self.target.store(target, Ordering::Relaxed);
-        self.current.fetch_max(target, Ordering::Relaxed);
-        let burst = (per_second.floor() as u32).clamp(1, self.configured_burst);
+        // A configured budget never goes faster than configured; a budget
+        // with no configured rate (UNLIMITED ceiling) takes the server's.
+        let target = if self.ceiling == UNLIMITED {
+            server
+        } else {
+            server.max(self.ceiling)
+        };
+        let previous = self.target.swap(target, Ordering::Relaxed);
+        let _ = self
+            .current
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |current| {
+                if current == UNLIMITED || current <= previous {
+                    // Not cut by a 429: adopt the stated rate, up or down.
+                    Some(target)
+                } else {
+                    // Cut: stay cut, but never faster than the new target.
+                    Some(current.max(target))
+                }
+            });
+        // One second's worth, as Together counts per second. In range:
+        // float to int casts saturate.
+        let burst = (per_second.floor() as u32).clamp(1, self.max_burst.max(1));
         self.burst.store(burst, Ordering::Relaxed);
     }
 
     /// A 429 came back: halve the rate.
     pub(crate) fn throttled(&self) {
-        let floor = self
-            .target
-            .load(Ordering::Relaxed)
-            .saturating_mul(MAX_SLOWDOWN);
+        let target = self.target.load(Ordering::Relaxed);
+        if target == UNLIMITED {
+            return;
+        }
+        let floor = target.saturating_mul(MAX_SLOWDOWN);
         let _ = self
             .current
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |current| {
@@ -104,7 +148,7 @@ impl Pace {
     pub(crate) fn succeeded(&self) {
         let target = self.target.load(Ordering::Relaxed);
         let current = self.current.load(Ordering::Relaxed);
-        if current <= target {
+        if current <= target || target == UNLIMITED {
             return;
         }
         let rate = 1e9 / current as f64 + 1e9 / target as f64 / RECOVERY_STEPS;
@@ -125,20 +169,14 @@ mod tests {
     }
 
     #[test]
-    fn a_slower_server_limit_is_adopted_and_a_faster_one_ignored() {
-        let pace = Pace::new(Quota::per_second(20));
+    fn a_configured_quota_is_a_ceiling_and_the_server_can_lower_and_raise_below_it() {
+        let pace = Pace::new(pacing(50_000_000, 20), false);
         pace.learn(10.0);
         assert_eq!(pace.get(), pacing(100_000_000, 10));
+        pace.learn(15.0);
+        assert_eq!(pace.get(), pacing(66_666_667, 15), "raised at once");
         pace.learn(1000.0);
-        assert_eq!(pace.get().burst, 20);
-        for _ in 0..200 {
-            pace.succeeded();
-        }
-        assert_eq!(
-            pace.get(),
-            pacing(50_000_000, 20),
-            "never faster than configured"
-        );
+        assert_eq!(pace.get(), pacing(50_000_000, 20), "never above the quota");
         for bad in [0.0, -3.0, f64::NAN, f64::INFINITY] {
             pace.learn(bad);
             assert_eq!(pace.get(), pacing(50_000_000, 20));
@@ -146,16 +184,41 @@ mod tests {
     }
 
     #[test]
+    fn learned_mode_follows_the_server_both_ways() {
+        let pace = Pace::new(pacing(1_000_000_000, 1), true);
+        pace.learn(7.0);
+        assert_eq!(pace.get(), pacing(142_857_143, 7));
+        pace.learn(4.0);
+        assert_eq!(pace.get(), pacing(250_000_000, 4));
+        pace.learn(12.0);
+        assert_eq!(pace.get(), pacing(83_333_334, 12));
+    }
+
+    #[test]
+    fn an_unlimited_budget_takes_the_first_stated_limit() {
+        let pace = Pace::new(pacing(UNLIMITED, 1), false);
+        assert!(!pace.is_limited());
+        pace.throttled();
+        pace.succeeded();
+        assert!(!pace.is_limited(), "429s do not invent a limit");
+        pace.learn(20_000.0);
+        assert_eq!(pace.get(), pacing(50_000, 20_000));
+    }
+
+    #[test]
     fn fractional_limits_become_slow_intervals() {
-        let pace = Pace::new(Quota::per_second(5));
+        let pace = Pace::new(pacing(200_000_000, 5), false);
         pace.learn(0.15); // 9 per minute
         assert_eq!(pace.get(), pacing(6_666_666_667, 1));
     }
 
     #[test]
     fn a_429_halves_the_rate_and_successes_restore_it() {
-        let pace = Pace::new(Quota::per_second(10));
+        let pace = Pace::new(pacing(100_000_000, 10), false);
         pace.throttled();
+        assert_eq!(pace.get().interval, 200_000_000);
+        // A stated limit does not undo the cut...
+        pace.learn(10.0);
         assert_eq!(pace.get().interval, 200_000_000);
         let mut steps = 0;
         while pace.get().interval > 100_000_000 {

@@ -1,7 +1,8 @@
 use std::fmt;
 use std::time::Duration;
 
-/// How fast a scope may send: a sustained rate and a burst.
+/// How fast a scope may send: a sustained rate of requests and a burst, and
+/// optionally a second budget of tokens with a rate and a burst of its own.
 ///
 /// Internally a quota is an *emission interval* (the time one unit of the
 /// quota is worth) and a *burst* (how many units may go back to back after a
@@ -23,11 +24,69 @@ use std::time::Duration;
 /// let q = Quota::per_second(5).burst(1);
 /// assert_eq!(q.burst_size(), 1);
 /// assert!(Quota::try_per_period(0, Duration::from_secs(1)).is_err());
+///
+/// // Together limits requests and tokens per second at once.
+/// let q = Quota::per_second(10).tokens_per_second(20_000);
+/// assert_eq!(q.token_burst_size(), Some(20_000)); // one second's worth
 /// ```
+///
+/// # Two budgets
+///
+/// With [`tokens_per_second`](Quota::tokens_per_second) (or
+/// [`tokens_per_minute`](Quota::tokens_per_minute)) a scope paces requests
+/// and tokens together: a request goes when both budgets allow it, takes
+/// from both or neither, and waits its turn first come, first served. Its
+/// token cost is the [`TokenCost`](crate::extensions::TokenCost) extension
+/// (the typed client sets an estimate), reconciled with the answer's usage
+/// through [`TokenReservation`](crate::extensions::TokenReservation).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quota {
     interval: Duration,
     burst: u32,
+    tokens: Option<Rate>,
+}
+
+/// A rate as an emission interval and a burst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Rate {
+    interval: Duration,
+    burst: u32,
+}
+
+impl Rate {
+    /// `n` per `period`, burst one second's worth (at least 1, at most `n`).
+    fn per_period(n: u32, period: Duration) -> Result<Rate, QuotaError> {
+        if n == 0 {
+            return Err(QuotaError::ZeroRate);
+        }
+        if period.is_zero() {
+            return Err(QuotaError::ZeroPeriod);
+        }
+        let period_ns = period.as_nanos();
+        if period_ns < u128::from(n) {
+            return Err(QuotaError::TooFast);
+        }
+        let interval_ns = period_ns.div_ceil(u128::from(n));
+        let interval = Duration::from_nanos(u64::try_from(interval_ns).unwrap_or(u64::MAX));
+        // One second's worth of the rate: 1 s / interval, rounded up.
+        let per_second = 1_000_000_000u128.div_ceil(interval_ns);
+        // In range: clamped to `n`, a u32.
+        let burst = per_second.clamp(1, u128::from(n)) as u32;
+        Ok(Rate { interval, burst })
+    }
+
+    /// Scaled by `factor` in (0, 1], rounded so it never admits more.
+    fn scaled(self, factor: f64) -> Rate {
+        let interval_ns = (self.interval.as_nanos() as f64 / factor).ceil();
+        let interval = Duration::from_nanos(if interval_ns >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            interval_ns as u64
+        });
+        // The epsilon keeps 10 × 0.9 at 9 despite binary fractions.
+        let burst = ((f64::from(self.burst) * factor + 1e-9).floor() as u32).max(1);
+        Rate { interval, burst }
+    }
 }
 
 impl Quota {
@@ -60,22 +119,12 @@ impl Quota {
     ///
     /// [`QuotaError`] if `n` or `period` is zero, or the rate is above 10⁹/s.
     pub fn try_per_period(n: u32, period: Duration) -> Result<Quota, QuotaError> {
-        if n == 0 {
-            return Err(QuotaError::ZeroRate);
-        }
-        if period.is_zero() {
-            return Err(QuotaError::ZeroPeriod);
-        }
-        let period_ns = period.as_nanos();
-        if period_ns < u128::from(n) {
-            return Err(QuotaError::TooFast);
-        }
-        let interval_ns = period_ns.div_ceil(u128::from(n));
-        let interval = Duration::from_nanos(u64::try_from(interval_ns).unwrap_or(u64::MAX));
-        // One second's worth of the rate: 1 s / interval, rounded up.
-        let per_second = 1_000_000_000u128.div_ceil(interval_ns);
-        let burst = per_second.clamp(1, u128::from(n)) as u32;
-        Ok(Quota { interval, burst })
+        let Rate { interval, burst } = Rate::per_period(n, period)?;
+        Ok(Quota {
+            interval,
+            burst,
+            tokens: None,
+        })
     }
 
     /// The same rate with a burst of `n` units.
@@ -99,6 +148,70 @@ impl Quota {
         Ok(Quota { burst: n, ..self })
     }
 
+    /// This quota with a token budget of `n` tokens per second, burst one
+    /// second's worth (Together's token limits are per second).
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0. Use [`Quota::try_tokens_per_period`] to get an error.
+    pub fn tokens_per_second(self, n: u32) -> Quota {
+        Self::expect(self.try_tokens_per_period(n, Duration::from_secs(1)))
+    }
+
+    /// This quota with a token budget of `n` tokens per minute, burst one
+    /// second's worth.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0. Use [`Quota::try_tokens_per_period`] to get an error.
+    pub fn tokens_per_minute(self, n: u32) -> Quota {
+        Self::expect(self.try_tokens_per_period(n, Duration::from_secs(60)))
+    }
+
+    /// This quota with a token budget of `n` tokens per `period`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Quota::try_per_period`].
+    pub fn try_tokens_per_period(self, n: u32, period: Duration) -> Result<Quota, QuotaError> {
+        Ok(Quota {
+            tokens: Some(Rate::per_period(n, period)?),
+            ..self
+        })
+    }
+
+    /// The same token rate with a burst of `n` tokens. Without a token
+    /// budget, this does nothing.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    pub fn token_burst(self, n: u32) -> Quota {
+        if n == 0 {
+            Self::expect(Err(QuotaError::ZeroBurst))
+        } else {
+            Quota {
+                tokens: self.tokens.map(|rate| Rate { burst: n, ..rate }),
+                ..self
+            }
+        }
+    }
+
+    /// The time one token is worth, when the quota has a token budget.
+    pub fn token_interval(&self) -> Option<Duration> {
+        self.tokens.map(|rate| rate.interval)
+    }
+
+    /// How many tokens may go back to back, when the quota has a token budget.
+    pub fn token_burst_size(&self) -> Option<u32> {
+        self.tokens.map(|rate| rate.burst)
+    }
+
+    /// The sustained token rate per second, when the quota has a token budget.
+    pub fn tokens_per_second_rate(&self) -> Option<f64> {
+        self.tokens.map(|rate| 1.0 / rate.interval.as_secs_f64())
+    }
+
     /// This quota scaled by `factor` (0 < factor ≤ 1), for a safety margin
     /// under a server's limit. The burst is scaled too (at least 1).
     ///
@@ -116,16 +229,16 @@ impl Quota {
             factor > 0.0 && factor <= 1.0,
             "Quota::scaled: factor must be in (0, 1], got {factor}"
         );
-        // Round the nanoseconds up so the result never admits more.
-        let interval_ns = (self.interval.as_nanos() as f64 / factor).ceil();
-        let interval = Duration::from_nanos(if interval_ns >= u64::MAX as f64 {
-            u64::MAX
-        } else {
-            interval_ns as u64
-        });
-        // The epsilon keeps 10 × 0.9 at 9 despite binary fractions.
-        let burst = ((f64::from(self.burst) * factor + 1e-9).floor() as u32).max(1);
-        Quota { interval, burst }
+        let Rate { interval, burst } = Rate {
+            interval: self.interval,
+            burst: self.burst,
+        }
+        .scaled(factor);
+        Quota {
+            interval,
+            burst,
+            tokens: self.tokens.map(|rate| rate.scaled(factor)),
+        }
     }
 
     /// The time one unit of the quota is worth.
@@ -153,10 +266,15 @@ impl Quota {
 
 impl fmt::Debug for Quota {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Quota")
-            .field("per_second", &self.per_second_rate())
-            .field("burst", &self.burst)
-            .finish()
+        let mut f = f.debug_struct("Quota");
+        f.field("per_second", &self.per_second_rate())
+            .field("burst", &self.burst);
+        if let (Some(rate), Some(burst)) = (self.tokens_per_second_rate(), self.token_burst_size())
+        {
+            f.field("tokens_per_second", &rate)
+                .field("token_burst", &burst);
+        }
+        f.finish()
     }
 }
 

@@ -94,7 +94,7 @@ impl Limiter {
         scopes
             .map
             .entry(key.clone())
-            .or_insert_with(|| Arc::new(Scope::new(quota, now)))
+            .or_insert_with(|| Arc::new(Scope::new(quota, self.config.learned, now)))
             .clone()
     }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::gcra::Ask;
-use super::pace::Pace;
+use super::gcra::{Ask, Pacing};
+use super::pace::{Pace, UNLIMITED};
 use super::queue::{set_waker, Queue, NOT_QUEUED, SPIN_BELOW_INTERVAL};
 use super::Quota;
 
@@ -34,9 +34,20 @@ pub(crate) struct Scope {
     /// waits, newcomers queue behind them instead of taking the fast path.
     queued: AtomicUsize,
     pace: Pace,
+    /// The second budget, in tokens. Written only under the queue lock, so
+    /// a grant of both budgets is all or nothing.
+    tokens: Tokens,
     // Cold: read on set-up and by waiters only.
     epoch: Instant,
     queue: Mutex<Queue>,
+}
+
+#[derive(Debug)]
+struct Tokens {
+    /// The token budget's GCRA state.
+    allow_at: AtomicU64,
+    /// Its live rate; `UNLIMITED` until configured or learned.
+    pace: Pace,
 }
 
 /// A `u64` alone on its cache line (and the next, against the adjacent-line
@@ -67,6 +78,26 @@ pub(crate) enum Refusal {
     Retired,
 }
 
+/// The state `state` (at `now`) re-expressed for a new emission interval:
+/// the units it owes (or has in hand) stay the same, they now take
+/// `after` each instead of `before`. So a rate the server raises applies to
+/// the backlog at once, and one it lowers holds the backlog to it.
+fn rescale(state: u64, now: u64, before: u64, after: u64) -> u64 {
+    if before == 0 {
+        return state;
+    }
+    let scale = |span: u64| {
+        // In range for any real span; saturates otherwise.
+        let scaled = u128::from(span) * u128::from(after) / u128::from(before);
+        u64::try_from(scaled).unwrap_or(u64::MAX)
+    };
+    if state >= now {
+        now.saturating_add(scale(state - now)).min(LATEST)
+    } else {
+        now.saturating_sub(scale(now - state))
+    }
+}
+
 /// Scope time of the epoch: about 146 years of room below it for "long ago".
 const BASE: u64 = 1 << 62;
 
@@ -80,15 +111,44 @@ pub(crate) fn nanos(duration: Duration) -> u64 {
         .saturating_add(u64::from(duration.subsec_nanos()))
 }
 
+fn requests_of(quota: Quota) -> Pacing {
+    Pacing {
+        // At least 1 ns: `Quota` refuses rates above 10^9/s, so this only guards.
+        interval: nanos(quota.emission_interval()).max(1),
+        burst: quota.burst_size(),
+    }
+}
+
+fn tokens_of(quota: Quota) -> Pacing {
+    match (quota.token_interval(), quota.token_burst_size()) {
+        (Some(interval), Some(burst)) => Pacing {
+            interval: nanos(interval).max(1),
+            burst,
+        },
+        _ => Pacing {
+            interval: UNLIMITED,
+            burst: 1,
+        },
+    }
+}
+
 impl Scope {
-    pub(crate) fn new(quota: Quota, now: Instant) -> Scope {
-        let pace = Pace::new(quota);
-        // A full bucket now (not "long ago"), so a new scope counts as idle
+    /// A scope paced by `quota`; in `learned` mode the quota is only where
+    /// it starts.
+    pub(crate) fn new(quota: Quota, learned: bool, now: Instant) -> Scope {
+        let pace = Pace::new(requests_of(quota), learned);
+        let token_pace = Pace::new(tokens_of(quota), learned);
+        // Full buckets now (not "long ago"), so a new scope counts as idle
         // only once the idle time has passed since it was made.
         let full = pace.get().full_at(BASE);
+        let tokens_full = token_pace.get().full_at(BASE);
         Scope {
             epoch: now,
             pace,
+            tokens: Tokens {
+                allow_at: AtomicU64::new(tokens_full),
+                pace: token_pace,
+            },
             allow_at: HotLine {
                 value: AtomicU64::new(full),
             },
@@ -114,27 +174,58 @@ impl Scope {
         crate::time::later(self.epoch, Duration::from_nanos(at.saturating_sub(BASE)))
     }
 
-    /// One GCRA decision, stored with a compare-and-swap.
+    /// Whether this scope paces tokens as well as requests.
     #[inline]
-    fn grant(&self, now: u64, ask: Ask) -> Result<(), Refusal> {
+    pub(crate) fn paces_tokens(&self) -> bool {
+        self.tokens.pace.is_limited()
+    }
+
+    /// One GCRA decision for the request budget and, when `tokens` > 0 and
+    /// the scope paces tokens, the token budget: both granted or neither.
+    /// A token grant must hold the queue lock (see `Tokens`).
+    #[inline]
+    fn grant(&self, now: u64, ask: Ask, tokens: u32) -> Result<(), Refusal> {
         let pacing = self.pace.get();
+        let token_pacing = self.tokens.pace.get();
+        let with_tokens = tokens > 0 && token_pacing.interval != UNLIMITED;
+        let token_ask = Ask {
+            cost: tokens,
+            waited: ask.waited,
+        };
         let mut allow_at = self.allow_at.value.load(Ordering::Acquire);
         loop {
             if allow_at == RETIRED {
                 return Err(Refusal::Retired);
             }
             let paused_until = self.paused_until.load(Ordering::Acquire);
-            let next = pacing
-                .decide(allow_at, now, ask, paused_until)
-                .map_err(Refusal::Until)?
-                .min(LATEST);
+            let requests = pacing.decide(allow_at, now, ask, paused_until);
+            let tokens_next = if with_tokens {
+                let state = self.tokens.allow_at.load(Ordering::Acquire);
+                Some(token_pacing.decide(state, now, token_ask, 0))
+            } else {
+                None
+            };
+            let next = match (requests, tokens_next) {
+                (Ok(next), None | Some(Ok(_))) => next.min(LATEST),
+                (Err(at), None | Some(Ok(_))) | (Ok(_), Some(Err(at))) => {
+                    return Err(Refusal::Until(at))
+                }
+                (Err(a), Some(Err(b))) => return Err(Refusal::Until(a.max(b))),
+            };
             match self.allow_at.value.compare_exchange_weak(
                 allow_at,
                 next,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    if let Some(Ok(tokens_next)) = tokens_next {
+                        self.tokens
+                            .allow_at
+                            .store(tokens_next.min(LATEST), Ordering::Release);
+                    }
+                    return Ok(());
+                }
                 Err(actual) => allow_at = actual,
             }
         }
@@ -146,19 +237,87 @@ impl Scope {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Grants `cost` at once if nobody is waiting and the quota allows.
+    /// Grants `cost` requests and `tokens` tokens at once if nobody is
+    /// waiting and both budgets allow.
     #[inline]
-    pub(crate) fn try_acquire(&self, cost: u32) -> bool {
-        self.queued.load(Ordering::Acquire) == 0
-            && self
-                .grant(
-                    self.now(),
-                    Ask {
-                        cost,
-                        waited: false,
-                    },
-                )
-                .is_ok()
+    pub(crate) fn try_acquire(&self, cost: u32, tokens: u32) -> bool {
+        if self.queued.load(Ordering::Acquire) != 0 {
+            return false;
+        }
+        let ask = Ask {
+            cost,
+            waited: false,
+        };
+        if tokens > 0 && self.paces_tokens() {
+            // Two budgets: decided under the lock, so both or neither.
+            let queue = self.lock();
+            return queue.waiters.is_empty() && self.grant(self.now(), ask, tokens).is_ok();
+        }
+        self.grant(self.now(), ask, 0).is_ok()
+    }
+
+    /// Corrects the tokens charged for a request granted earlier: `+n`
+    /// charges `n` more (the answer used more than estimated), `-n` gives
+    /// `n` back (it used less, or the server did not count it). A refund
+    /// never fills the bucket past full.
+    pub(crate) fn adjust_tokens(&self, delta: i64) {
+        if delta == 0 || !self.paces_tokens() {
+            return;
+        }
+        let queue = self.lock();
+        let pacing = self.tokens.pace.get();
+        let state = self.tokens.allow_at.load(Ordering::Acquire);
+        let change = pacing.interval.saturating_mul(delta.unsigned_abs());
+        let next = if delta > 0 {
+            state.saturating_add(change).min(LATEST)
+        } else {
+            state
+                .saturating_sub(change)
+                .max(pacing.full_at(self.now()))
+                .min(state)
+        };
+        self.tokens.allow_at.store(next, Ordering::Release);
+        // A refund may let the head go sooner: let it look again.
+        let head = queue.waiters.front().and_then(|w| w.waker.clone());
+        drop(queue);
+        if let (true, Some(head)) = (delta < 0, head) {
+            head.wake();
+        }
+    }
+
+    /// The server says only `remaining` requests (and `remaining_tokens`
+    /// tokens) are left now, and no more requests before `reset` (scope
+    /// time) when none are left. Holds the budgets back to that when it is
+    /// less than this scope's own accounting allows; never lends more.
+    pub(crate) fn hold_back(
+        &self,
+        remaining: Option<u64>,
+        reset: Option<Instant>,
+        remaining_tokens: Option<u64>,
+    ) {
+        let now = self.now();
+        if let Some(remaining) = remaining {
+            let pacing = self.pace.get();
+            let at = match remaining {
+                0 => reset.map_or(now.saturating_add(pacing.interval), |r| self.time(r)),
+                n => now.saturating_sub(pacing.interval.saturating_mul(n - 1)),
+            };
+            // `fetch_max` leaves a retired scope retired.
+            self.allow_at
+                .value
+                .fetch_max(at.min(LATEST), Ordering::AcqRel);
+        }
+        if let (Some(remaining), true) = (remaining_tokens, self.paces_tokens()) {
+            let _queue = self.lock();
+            let pacing = self.tokens.pace.get();
+            let at = match remaining {
+                0 => now.saturating_add(pacing.interval),
+                n => now.saturating_sub(pacing.interval.saturating_mul(n - 1)),
+            };
+            self.tokens
+                .allow_at
+                .fetch_max(at.min(LATEST), Ordering::AcqRel);
+        }
     }
 
     /// Whether this scope was evicted from its limiter.
@@ -175,7 +334,7 @@ impl Scope {
     pub(crate) fn retire_if_idle(&self, now: Instant, idle: Duration) -> bool {
         let mut queue = self.lock();
         queue.drop_cancelled_front();
-        if !queue.waiters.is_empty() || self.pace.is_cut() {
+        if !queue.waiters.is_empty() || self.pace.is_cut() || self.tokens.pace.is_cut() {
             return false;
         }
         let now = self.time(now);
@@ -187,6 +346,11 @@ impl Scope {
             return true;
         }
         if !self.pace.get().idle_since(allow_at, now, nanos(idle)) {
+            return false;
+        }
+        let tokens = self.tokens.pace.get();
+        let token_state = self.tokens.allow_at.load(Ordering::Acquire);
+        if tokens.interval != UNLIMITED && !tokens.idle_since(token_state, now, nanos(idle)) {
             return false;
         }
         // A grant between the load and here changes `allow_at`, and the
@@ -209,7 +373,7 @@ impl Scope {
         let until = self.time(until).min(LATEST);
         let previous = self.paused_until.fetch_max(until, Ordering::AcqRel);
         if cut_rate && previous <= now {
-            self.pace.throttled();
+            self.throttled();
         }
         // Resume paced: one unit at `until`, the next an interval later.
         // (`fetch_max` leaves a retired scope retired.)
@@ -218,12 +382,70 @@ impl Scope {
 
     /// The server said how many requests a second it allows here.
     pub(crate) fn learn_limit(&self, per_second: f64) {
+        let before = self.pace.get().interval;
         self.pace.learn(per_second);
+        let after = self.pace.get().interval;
+        if before != after {
+            let now = self.now();
+            let _ =
+                self.allow_at
+                    .value
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                        (state != RETIRED).then(|| rescale(state, now, before, after))
+                    });
+            self.wake_head();
+        }
+    }
+
+    /// The server said how many tokens a second it allows here.
+    pub(crate) fn learn_token_limit(&self, per_second: f64) {
+        // Under the lock: a token budget that starts here must not race a
+        // grant deciding with the old (unlimited) pace.
+        let queue = self.lock();
+        let before = self.tokens.pace.get().interval;
+        self.tokens.pace.learn(per_second);
+        let after = self.tokens.pace.get().interval;
+        if before != after && before != UNLIMITED {
+            let state = self.tokens.allow_at.load(Ordering::Acquire);
+            let state = rescale(state, self.now(), before, after);
+            self.tokens.allow_at.store(state, Ordering::Release);
+        }
+        let head = queue.waiters.front().and_then(|w| w.waker.clone());
+        drop(queue);
+        if let (true, Some(head)) = (before != after, head) {
+            head.wake();
+        }
+    }
+
+    /// Wakes the head of the queue to look at the scope again (its rate
+    /// changed).
+    fn wake_head(&self) {
+        let head = self.lock().waiters.front().and_then(|w| w.waker.clone());
+        if let Some(head) = head {
+            head.wake();
+        }
+    }
+
+    /// A 429 was seen: cut both rates (the answer may not say which one
+    /// the server ran out of).
+    fn throttled(&self) {
+        self.pace.throttled();
+        self.tokens.pace.throttled();
     }
 
     /// A request of this scope got an answer other than 429.
     pub(crate) fn succeeded(&self) {
         self.pace.succeeded();
+        self.tokens.pace.succeeded();
+    }
+
+    /// The rates paced at now: requests, then tokens (`None`: no token budget).
+    pub(crate) fn rates(&self) -> (Pacing, Option<Pacing>) {
+        let tokens = self.tokens.pace.get();
+        (
+            self.pace.get(),
+            (tokens.interval != UNLIMITED).then_some(tokens),
+        )
     }
 
     /// How many requests wait in this scope now.
@@ -243,6 +465,7 @@ impl Scope {
     pub(crate) fn poll_acquire(
         &self,
         cost: u32,
+        tokens: u32,
         slot: &mut u64,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), ()>> {
@@ -256,7 +479,7 @@ impl Scope {
                             cost,
                             waited: false,
                         };
-                        match self.grant(now, first) {
+                        match self.grant(now, first, tokens) {
                             Ok(()) => return Poll::Ready(Ok(())),
                             // Retirement needs an empty queue, under this
                             // lock: once a waiter is queued it cannot happen.
@@ -280,7 +503,7 @@ impl Scope {
                 return Poll::Pending;
             }
             let ask = Ask { cost, waited: true };
-            match self.grant(now, ask) {
+            match self.grant(now, ask, tokens) {
                 Ok(()) => {
                     *slot = NOT_QUEUED;
                     self.pop_head(queue);
@@ -297,7 +520,15 @@ impl Scope {
                     if let Some(head) = queue.waiters.front_mut() {
                         set_waker(&mut head.waker, cx);
                     }
-                    let spin = self.pace.get().interval < SPIN_BELOW_INTERVAL;
+                    let spin = self.pace.get().interval < SPIN_BELOW_INTERVAL
+                        || (tokens > 0
+                            && self
+                                .tokens
+                                .pace
+                                .get()
+                                .interval
+                                .saturating_mul(u64::from(tokens))
+                                < SPIN_BELOW_INTERVAL);
                     let waited = queue
                         .timer
                         .poll_until(now, at, spin, |at| self.instant(at), cx);

@@ -8,7 +8,7 @@ use super::future::ResponseFuture;
 use super::recent;
 use super::registry::{Limiter, ScopeRef};
 use crate::endpoint::Endpoint;
-use crate::extensions::{ApiKeyFingerprint, Cost, Model};
+use crate::extensions::{ApiKeyFingerprint, Cost, Model, TokenCost};
 
 /// Paces requests per scope; made by [`RateLimitLayer`](super::RateLimitLayer).
 ///
@@ -92,11 +92,21 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let scope = self.scope_for(&request);
         let cost = request.extensions().get::<Cost>().map_or(1, |c| c.get());
-        let inner = self.inner.clone();
-        if scope.scope.try_acquire(cost) {
-            ResponseFuture::granted(inner, request, scope)
+        // Read only where a token budget exists: request-only scopes pay
+        // nothing for it.
+        let tokens = if scope.scope.paces_tokens() {
+            request
+                .extensions()
+                .get::<TokenCost>()
+                .map_or(0, |t| t.get())
         } else {
-            ResponseFuture::waiting(inner, request, scope, cost)
+            0
+        };
+        let inner = self.inner.clone();
+        if scope.scope.try_acquire(cost, tokens) {
+            ResponseFuture::granted(inner, request, scope, tokens)
+        } else {
+            ResponseFuture::waiting(inner, request, scope, cost, tokens)
         }
     }
 }
