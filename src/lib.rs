@@ -85,10 +85,10 @@ pub mod retry_after;
 #[cfg(feature = "sim")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;
+pub mod wait_hint;
 
 mod jitter;
 mod time;
-mod wait_hint;
 
 pub use backoff::BackoffLayer;
 pub use rate_limit::{Quota, RateLimitLayer};
