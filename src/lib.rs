@@ -87,6 +87,7 @@ pub mod retry_after;
 pub mod sim;
 pub mod wait_hint;
 
+mod attempt_budget;
 mod jitter;
 mod time;
 
