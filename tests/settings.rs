@@ -21,16 +21,18 @@ use tower_together::{BackoffLayer, RetryAfterLayer};
 const EXTREMES: [Duration; 2] = [Duration::ZERO, Duration::MAX];
 const COUNTS: [u32; 2] = [0, u32::MAX];
 
-/// Answers from a script of (status, headers), `None` standing for a
-/// transport error; after the script, 200.
+/// A status with one header, or `None` for a transport error.
+type Answer = Option<(u16, &'static str, String)>;
+
+/// Answers from a script, then 200.
 #[derive(Clone)]
 struct Script {
-    answers: Arc<Mutex<Vec<Option<(u16, &'static str, String)>>>>,
+    answers: Arc<Mutex<Vec<Answer>>>,
     sends: Arc<AtomicUsize>,
 }
 
 impl Script {
-    fn new(mut answers: Vec<Option<(u16, &'static str, String)>>) -> Self {
+    fn new(mut answers: Vec<Answer>) -> Self {
         answers.reverse();
         Script {
             answers: Arc::new(Mutex::new(answers)),
