@@ -66,20 +66,6 @@ impl Endpoint {
         }
     }
 
-    /// Every class, in a fixed order.
-    pub const ALL: [Endpoint; 10] = [
-        Endpoint::ChatCompletions,
-        Endpoint::Completions,
-        Endpoint::Embeddings,
-        Endpoint::ImagesGenerations,
-        Endpoint::Rerank,
-        Endpoint::Models,
-        Endpoint::Files,
-        Endpoint::FineTunes,
-        Endpoint::Batches,
-        Endpoint::Other,
-    ];
-
     /// The path this class is known by, without `/v1`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -99,10 +85,13 @@ impl Endpoint {
 
 /// The part of `path` after its first `/v1/` segment.
 fn after_version(path: &str) -> Option<&str> {
+    // `at + 4 <= len` for every `at` below `len - 3`, so the slice is in
+    // bounds; and the four bytes matched are ASCII, so `at + 4` is a char
+    // boundary.
     let bytes = path.as_bytes();
     (0..bytes.len().saturating_sub(3))
-        .find(|&at| &bytes[at..at + 4] == b"/v1/")
-        .map(|at| &path[at + 4..])
+        .find(|&at| bytes.get(at..at + 4) == Some(b"/v1/".as_slice()))
+        .and_then(|at| path.get(at + 4..))
 }
 
 impl fmt::Display for Endpoint {

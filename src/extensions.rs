@@ -14,6 +14,7 @@
 //! | [`ApiKeyFingerprint`] | rate limiter (scope) | hash of the `Authorization` header |
 //! | [`Deadline`] | both retry layers | no deadline |
 //! | [`Idempotency`] | backoff layer | from method and path |
+//! | [`AttemptBudget`] | both retry layers | inserted by the outer retry layer |
 //!
 //! # Example
 //!
@@ -37,6 +38,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+pub use crate::attempt_budget::AttemptBudget;
 
 /// The model a request is for: part of the rate limiter's scope.
 ///

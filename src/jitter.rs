@@ -11,6 +11,8 @@ pub(crate) fn up_to(max: Duration) -> Duration {
     if max.is_zero() {
         return Duration::ZERO;
     }
+    // Past u64::MAX ns (584 years) the bound saturates; `0..=nanos` is
+    // never empty, so fastrand cannot panic on it.
     let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
     Duration::from_nanos(fastrand::u64(0..=nanos))
 }
@@ -21,6 +23,7 @@ pub(crate) fn shrink(delay: Duration, fraction: f64) -> Duration {
     if fraction <= 0.0 || delay.is_zero() {
         return delay;
     }
+    // Float arithmetic: no panic, only NaN or infinity, handled below.
     let cut = fastrand::f64() * fraction.min(1.0);
     // Through f64 a huge delay can round up past `Duration::MAX`: never
     // panic, never grow.

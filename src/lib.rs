@@ -85,11 +85,12 @@ pub mod retry_after;
 #[cfg(feature = "sim")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;
+pub mod wait_hint;
 
+mod attempt_budget;
 mod fingerprint;
 mod jitter;
 mod time;
-mod wait_hint;
 
 pub use backoff::BackoffLayer;
 pub use rate_limit::{Quota, RateLimitLayer};

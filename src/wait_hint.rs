@@ -1,8 +1,26 @@
 //! Reading the server's "wait this long" hints from response headers.
 //!
-//! Shared by the three layers so they agree on what a header means. Every
-//! function is total: a malformed, negative or absurd value is `None` (the
-//! caller then uses its default), never a panic or an overflowing wait.
+//! The three layers share these readings so they agree on what a header
+//! means; they are public for code that composes its own retry policy. Every
+//! function is total: a malformed, negative, NaN or infinite value is `None`
+//! (the caller then uses its default), a huge one is clamped to
+//! [`MAX_HINT`], and nothing panics or overflows, whatever bytes the server
+//! sent.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_together::wait_hint;
+//!
+//! let mut headers = http::HeaderMap::new();
+//! headers.insert("retry-after", "1.5".parse().unwrap());
+//! assert_eq!(wait_hint::retry_after(&headers), Some(Duration::from_millis(1500)));
+//!
+//! headers.insert("retry-after-ms", "250".parse().unwrap());
+//! assert_eq!(wait_hint::server_wait(&headers), Some(Duration::from_millis(250)));
+//!
+//! headers.insert("x-should-retry", "false".parse().unwrap());
+//! assert_eq!(wait_hint::should_retry(&headers), Some(false));
+//! ```
 
 use std::time::{Duration, SystemTime};
 
@@ -11,11 +29,13 @@ use http::{HeaderMap, HeaderName};
 /// Longest wait a header can ask for: one day. Anything longer is clamped,
 /// so arithmetic on instants never overflows; the layers' own `max_wait`
 /// caps are far below it anyway.
-pub(crate) const MAX_HINT: Duration = Duration::from_secs(86_400);
+pub const MAX_HINT: Duration = Duration::from_secs(86_400);
 
 /// `retry-after-ms` (float milliseconds), else `Retry-After` as (float)
-/// seconds or an HTTP-date.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// seconds or an HTTP-date (IMF-fixdate, RFC 850 or asctime), measured
+/// against the response's `Date` header when it has one. A date in the past
+/// is `Duration::ZERO`.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Some(ms) = header_str(headers, &RETRY_AFTER_MS).and_then(parse_millis) {
         return Some(ms);
     }
@@ -25,17 +45,27 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// `x-ratelimit-reset`: seconds (possibly fractional) until the per-second
 /// window resets, per Together's docs.
-pub(crate) fn ratelimit_reset(headers: &HeaderMap) -> Option<Duration> {
+pub fn ratelimit_reset(headers: &HeaderMap) -> Option<Duration> {
     header_str(headers, &X_RATELIMIT_RESET).and_then(parse_seconds)
 }
 
-/// The server's wait hint, best source first.
-pub(crate) fn server_wait(headers: &HeaderMap) -> Option<Duration> {
+/// `x-ratelimit-limit`: the requests per second the server allows this key
+/// (and model), per Together's docs. Positive and finite, or `None`.
+pub fn ratelimit_limit(headers: &HeaderMap) -> Option<f64> {
+    let limit = parse_number(header_str(headers, &X_RATELIMIT_LIMIT)?)?;
+    (limit.is_finite() && limit > 0.0).then_some(limit)
+}
+
+/// The server's wait hint, best source first: [`retry_after`], else
+/// [`ratelimit_reset`].
+pub fn server_wait(headers: &HeaderMap) -> Option<Duration> {
     retry_after(headers).or_else(|| ratelimit_reset(headers))
 }
 
-/// `x-should-retry: true|false`, which Together's SDKs obey over everything.
-pub(crate) fn should_retry(headers: &HeaderMap) -> Option<bool> {
+/// `x-should-retry: true|false` (any case, surrounding spaces ignored),
+/// which Together's SDKs obey over everything; `None` when absent or
+/// anything else.
+pub fn should_retry(headers: &HeaderMap) -> Option<bool> {
     match header_str(headers, &X_SHOULD_RETRY)?.trim() {
         v if v.eq_ignore_ascii_case("true") => Some(true),
         v if v.eq_ignore_ascii_case("false") => Some(false),
@@ -46,6 +76,7 @@ pub(crate) fn should_retry(headers: &HeaderMap) -> Option<bool> {
 // Names built once: looking a header up by `&str` parses and lowercases the
 // name on every call, and these are read on every response.
 static RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
+static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 static X_SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
 
@@ -54,19 +85,33 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 }
 
 fn parse_millis(value: &str) -> Option<Duration> {
-    let ms: f64 = value.trim().parse().ok()?;
-    from_secs(ms / 1000.0)
+    from_secs(parse_number(value)? / 1000.0)
 }
 
 fn parse_seconds(value: &str) -> Option<Duration> {
-    let secs: f64 = value.trim().parse().ok()?;
-    from_secs(secs)
+    from_secs(parse_number(value)?)
 }
 
-fn from_secs(secs: f64) -> Option<Duration> {
-    if !secs.is_finite() || secs < 0.0 {
+/// A decimal number (`12`, `2.5`, `1e3`): Rust's float grammar without its
+/// words, so `inf`, `infinity` and `NaN` are garbage here, while digits too
+/// many for an `f64` still read as a (huge) number.
+pub(crate) fn parse_number(value: &str) -> Option<f64> {
+    let value = value.trim();
+    let numeric = |b: u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
+    if !value.bytes().all(numeric) {
         return None;
     }
+    value.parse().ok()
+}
+
+/// Non-negative seconds as a wait, clamped to [`MAX_HINT`]; negative or NaN
+/// is no wait at all.
+fn from_secs(secs: f64) -> Option<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    // `try_from_secs_f64` fails only above `Duration::MAX` (infinity
+    // included): that is a huge wait, so it clamps like one.
     Some(Duration::try_from_secs_f64(secs).map_or(MAX_HINT, |d| d.min(MAX_HINT)))
 }
 
@@ -129,7 +174,9 @@ mod tests {
 
     #[test]
     fn garbage_negative_and_nan_are_ignored() {
-        for bad in ["soon", "-3", "NaN", "inf", "", "1e400x"] {
+        for bad in [
+            "soon", "-3", "NaN", "inf", "+inf", "infinity", "", "1e400x", "0x10", "1_000",
+        ] {
             assert_eq!(
                 retry_after(&headers(&[("retry-after", bad)])),
                 None,
@@ -146,6 +193,9 @@ mod tests {
         assert_eq!(retry_after(&h), Some(MAX_HINT));
         let h = headers(&[("x-ratelimit-reset", "99999999999999999999")]);
         assert_eq!(server_wait(&h), Some(MAX_HINT));
+        // Too many digits for an f64 is still a number, not garbage.
+        let h = headers(&[("retry-after", &"9".repeat(400))]);
+        assert_eq!(retry_after(&h), Some(MAX_HINT));
     }
 
     #[test]

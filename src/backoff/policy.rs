@@ -1,41 +1,134 @@
 use std::time::Duration;
 
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, StatusCode};
 use tower::retry::Policy;
 
 use crate::endpoint::Endpoint;
-use crate::extensions::{Deadline, Idempotency};
+use crate::extensions::{AttemptBudget, Deadline, Idempotency};
 use crate::{jitter, wait_hint};
 
-/// The settings of a [`BackoffLayer`](super::BackoffLayer).
+/// The [`Policy`] behind [`Backoff`](super::Backoff): resend after a
+/// retryable status (408, 409, 5xx but 501 and 505, anything with
+/// `x-should-retry: true`) or a transport error, with exponential backoff;
+/// leave every other outcome alone.
+///
+/// Build one to compose [`tower::retry::Retry`] yourself; the
+/// [`BackoffLayer`](super::BackoffLayer) has the same settings and also
+/// gives each call an [`AttemptBudget`]. The policy draws from such a budget
+/// when the request carries one, and otherwise is bounded by
+/// [`max_retries`](BackoffPolicy::max_retries) alone.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use std::time::Duration;
+/// use tower::retry::Retry;
+/// use tower::{service_fn, ServiceExt};
+/// use tower_together::backoff::BackoffPolicy;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let policy = BackoffPolicy::new()
+///     .max_retries(3)
+///     .base_delay(Duration::from_millis(100))
+///     .jitter_fraction(0.0);
+/// let always_503 = service_fn(|_req: http::Request<String>| async {
+///     Ok::<_, Infallible>(http::Response::builder().status(503).body(String::new()).unwrap())
+/// });
+/// let service = Retry::new(policy, always_503);
+///
+/// let start = tokio::time::Instant::now();
+/// let response = service.oneshot(http::Request::new(String::new())).await.unwrap();
+/// assert_eq!(response.status(), 503);
+/// assert_eq!(start.elapsed(), Duration::from_millis(100 + 200 + 400));
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Config {
-    pub(crate) max_retries: u32,
-    pub(crate) base_delay: Duration,
-    pub(crate) max_delay: Duration,
-    pub(crate) jitter: f64,
-    pub(crate) retry_non_idempotent: bool,
+pub struct BackoffPolicy {
+    max_retries: u32,
+    base_delay: Duration,
+    max_delay: Duration,
+    jitter_fraction: f64,
+    retry_non_idempotent: bool,
+    /// Resends made so far for this request.
+    retries: u32,
 }
 
-impl Default for Config {
+impl Default for BackoffPolicy {
     fn default() -> Self {
-        Config {
+        BackoffPolicy {
             max_retries: 4,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(30),
-            jitter: 0.25,
+            jitter_fraction: 0.25,
             retry_non_idempotent: false,
+            retries: 0,
         }
     }
 }
 
-impl Config {
-    /// `base × 2^retry`, capped, then shortened by up to `jitter` of itself:
-    /// jitter never pushes a delay above the cap.
+impl BackoffPolicy {
+    /// Defaults: 4 retries, delays 1 s, 2 s, 4 s, 8 s (each shortened by up
+    /// to 25 % jitter), capped at 30 s.
+    pub fn new() -> Self {
+        BackoffPolicy::default()
+    }
+
+    /// How many times one request is resent (default 4).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// The delay before the first resend; it doubles each time (default 1 s).
+    pub fn base_delay(mut self, delay: Duration) -> Self {
+        self.base_delay = delay;
+        self
+    }
+
+    /// The cap on every delay, including a server's `Retry-After` (default
+    /// 30 s).
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
+    }
+
+    /// The largest share of a delay that jitter may take off it, in `[0, 1]`
+    /// (default 0.25, as Together's SDKs do). Jitter only ever shortens a
+    /// delay, so it never passes the cap. Values outside `[0, 1]` are
+    /// clamped; NaN means no jitter.
+    ///
+    /// A fraction, unlike [`RetryAfterPolicy::jitter`](crate::retry_after::RetryAfterPolicy::jitter),
+    /// which is a duration added to the server's wait.
+    pub fn jitter_fraction(mut self, fraction: f64) -> Self {
+        self.jitter_fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        self
+    }
+
+    /// Also resend requests that are not safe to repeat (a `POST` creating a
+    /// fine-tune job, a batch or a file). Off by default: a second attempt
+    /// could start a second billed job. The
+    /// [`Idempotency`](crate::extensions::Idempotency) extension overrides
+    /// this per request.
+    pub fn retry_non_idempotent(mut self, retry: bool) -> Self {
+        self.retry_non_idempotent = retry;
+        self
+    }
+
+    pub(crate) fn retry_limit(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// `base × 2^retry`, capped, then shortened by up to `jitter_fraction`
+    /// of itself: jitter never pushes a delay above the cap.
     pub(crate) fn delay(&self, retry: u32) -> Duration {
+        // Past 2^31 the factor saturates; the cap is reached long before.
         let factor = 1u32.checked_shl(retry).unwrap_or(u32::MAX);
         let delay = self.base_delay.saturating_mul(factor).min(self.max_delay);
-        jitter::shrink(delay, self.jitter)
+        jitter::shrink(delay, self.jitter_fraction)
     }
 
     /// Whether a request may be sent a second time.
@@ -62,17 +155,46 @@ fn creates_billed_work<B>(request: &Request<B>) -> bool {
     ) && !path.trim_end_matches('/').ends_with("/cancel")
 }
 
-/// The [`Policy`] behind [`Backoff`](super::Backoff): resend after a 5xx or a
-/// transport error with exponential backoff; leave every other outcome alone.
-#[derive(Clone, Debug)]
-pub struct BackoffPolicy {
-    config: Config,
-    retries: u32,
+/// `Some(server's wait, if any)` when this outcome may be resent.
+fn retryable<B, ResB, E>(
+    request: &Request<B>,
+    result: &Result<Response<ResB>, E>,
+) -> Option<Option<Duration>> {
+    let response = match result {
+        // Transport errors are not classified: through a generic error type
+        // a refused connection looks like a bad certificate, and the SDKs
+        // retry them all.
+        Err(_) => return Some(None),
+        Ok(response) => response,
+    };
+    let status = response.status();
+    // 429 is the RetryAfterLayer's: it waits the server's hint, and when it
+    // gives a 429 back (over `max_wait`, past the deadline) a resend here
+    // would undo that decision.
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let headers = response.headers();
+    let retry = match wait_hint::should_retry(headers) {
+        // The SDKs obey the server both ways, on error statuses.
+        Some(told) => told && (status.is_client_error() || status.is_server_error()),
+        None => retryable_status(status, request),
+    };
+    retry.then(|| wait_hint::retry_after(headers))
 }
 
-impl BackoffPolicy {
-    pub(crate) fn new(config: Config) -> Self {
-        BackoffPolicy { config, retries: 0 }
+/// The statuses Together's SDKs retry, less 501 and 505 (this server will
+/// not learn the method or HTTP version on a second try), and less 409 on a
+/// request that creates a job (there it means "too many jobs running": a
+/// resend in a second or two cannot help; the client's fine-tune cap waits
+/// for a job to end instead).
+fn retryable_status<B>(status: StatusCode, request: &Request<B>) -> bool {
+    match status.as_u16() {
+        408 => true,
+        409 => !creates_billed_work(request),
+        501 | 505 => false,
+        500..=599 => true,
+        _ => false,
     }
 }
 
@@ -87,42 +209,41 @@ where
         request: &mut Request<B>,
         result: &mut Result<Response<ResB>, E>,
     ) -> Option<Self::Future> {
-        let server_wait = match result {
-            Ok(response) if response.status().is_server_error() => {
-                if wait_hint::should_retry(response.headers()) == Some(false) {
-                    return None;
-                }
-                wait_hint::retry_after(response.headers())
-            }
-            Ok(_) => return None,
-            Err(_) => None,
-        };
-        if self.retries >= self.config.max_retries {
-            tracing::debug!(
-                retries = self.retries,
-                "5xx/transport: retries spent, giving up"
-            );
+        let server_wait = retryable(request, result)?;
+        if self.retries >= self.max_retries {
+            tracing::debug!(retries = self.retries, "backoff: retries spent, giving up");
             return None;
         }
         let delay = match server_wait {
             // The server knows best, within our cap.
-            Some(wait) => wait.min(self.config.max_delay),
-            None => self.config.delay(self.retries),
+            Some(wait) => wait.min(self.max_delay),
+            None => self.delay(self.retries),
         };
         if let Some(deadline) = request.extensions().get::<Deadline>() {
             if deadline.would_pass(delay) {
-                tracing::debug!(?delay, "5xx/transport: delay would pass the deadline");
+                tracing::debug!(?delay, "backoff: delay would pass the deadline");
                 return None;
             }
         }
+        // Last, so an outcome not resent for another reason costs nothing.
+        if !AttemptBudget::claim_for(request) {
+            tracing::debug!("backoff: the call's attempt budget is spent, giving up");
+            return None;
+        }
+        // Below `max_retries`, checked above: cannot overflow.
         self.retries += 1;
-        tracing::debug!(?delay, retry = self.retries, "5xx/transport: backing off");
+        tracing::debug!(
+            ?delay,
+            retry = self.retries,
+            "backoff: waiting before resending"
+        );
+        // tokio clamps a wait past the end of its clock to "far future".
         Some(tokio::time::sleep(delay))
     }
 
     fn clone_request(&mut self, request: &Request<B>) -> Option<Request<B>> {
         // No clone, no retry: a request not safe to repeat is sent once.
-        self.config.replayable(request).then(|| request.clone())
+        self.replayable(request).then(|| request.clone())
     }
 }
 
@@ -136,35 +257,48 @@ mod tests {
 
     #[test]
     fn creating_billed_work_is_not_replayable() {
-        let config = Config::default();
-        assert!(!config.replayable(&post("/v1/fine-tunes")));
-        assert!(!config.replayable(&post("/v1/batches")));
-        assert!(!config.replayable(&post("/v1/files/upload")));
-        assert!(config.replayable(&post("/v1/fine-tunes/ft-1/cancel")));
-        assert!(config.replayable(&post("/v1/chat/completions")));
-        assert!(config.replayable(&Request::get("/v1/batches").body(()).unwrap()));
+        let policy = BackoffPolicy::default();
+        assert!(!policy.replayable(&post("/v1/fine-tunes")));
+        assert!(!policy.replayable(&post("/v1/batches")));
+        assert!(!policy.replayable(&post("/v1/files/upload")));
+        assert!(policy.replayable(&post("/v1/fine-tunes/ft-1/cancel")));
+        assert!(policy.replayable(&post("/v1/chat/completions")));
+        assert!(policy.replayable(&Request::get("/v1/batches").body(()).unwrap()));
     }
 
     #[test]
     fn extension_and_switch_override_the_default() {
         let mut request = post("/v1/batches");
         request.extensions_mut().insert(Idempotency::Idempotent);
-        assert!(Config::default().replayable(&request));
+        assert!(BackoffPolicy::default().replayable(&request));
         let mut request = post("/v1/chat/completions");
         request.extensions_mut().insert(Idempotency::NonIdempotent);
-        assert!(!Config::default().replayable(&request));
-        let config = Config {
-            retry_non_idempotent: true,
-            ..Config::default()
-        };
-        assert!(config.replayable(&post("/v1/fine-tunes")));
+        assert!(!BackoffPolicy::default().replayable(&request));
+        let policy = BackoffPolicy::default().retry_non_idempotent(true);
+        assert!(policy.replayable(&post("/v1/fine-tunes")));
     }
 
     #[test]
     fn delays_never_exceed_the_cap_even_for_huge_retry_counts() {
-        let config = Config::default();
+        let policy = BackoffPolicy::default();
         for retry in [0, 1, 5, 31, 32, 63, 64, 1000, u32::MAX] {
-            assert!(config.delay(retry) <= config.max_delay, "{retry}");
+            assert!(policy.delay(retry) <= policy.max_delay, "{retry}");
         }
+    }
+
+    #[test]
+    fn statuses_follow_the_sdks_less_501_505_and_job_conflicts() {
+        let chat = post("/v1/chat/completions");
+        let create = post("/v1/fine-tunes");
+        for status in [408, 409, 500, 502, 503, 504, 520, 524, 529, 599] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert!(retryable_status(status, &chat), "{status}");
+        }
+        for status in [200, 301, 400, 401, 403, 404, 422, 429, 501, 505] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert!(!retryable_status(status, &chat), "{status}");
+        }
+        assert!(!retryable_status(StatusCode::CONFLICT, &create));
+        assert!(retryable_status(StatusCode::REQUEST_TIMEOUT, &create));
     }
 }

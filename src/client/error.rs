@@ -11,6 +11,15 @@ use crate::BoxError;
 /// How much of a body an error quotes, in characters.
 const QUOTE_CHARS: usize = 200;
 
+/// The most of an error response's body that is read and parsed: a Together
+/// error object is a few hundred bytes, and a hostile or runaway body must
+/// not cost more than this. `pub(crate)` so the service that reads the body
+/// can stop at the same bound.
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The most of one server string (a message, a type, a code) an error keeps.
+const MAX_SERVER_TEXT: usize = 2_000;
+
 /// What kind of failure an [`Error`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -156,7 +165,8 @@ impl Error {
     ) -> Self {
         let mut error = Error::new(ErrorKind::Api, String::new());
         error.inner.status = Some(status);
-        error.inner.retry_after = retry_after(headers);
+        // The same reading the retry layers use.
+        error.inner.retry_after = crate::wait_hint::retry_after(headers);
         error.inner.request_id = headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
@@ -384,15 +394,9 @@ fn is_timeout_chain(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// The wait a response asks for: `retry-after-ms`, else `Retry-After` in
-/// (fractional) seconds or as an HTTP date; the same reading the retry
-/// layers use.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    crate::wait_hint::retry_after(headers)
-}
-
 /// The start of a body, on one line, for an error message.
 pub(crate) fn quote(body: &[u8]) -> String {
+    // `min` keeps the range inside the body.
     let text = String::from_utf8_lossy(&body[..body.len().min(QUOTE_CHARS * 4)]);
     let mut quoted: String = text
         .chars()
@@ -407,15 +411,15 @@ pub(crate) fn quote(body: &[u8]) -> String {
 
 /// A server message, capped so a hostile body cannot make a huge error.
 fn cap(text: &str) -> String {
-    const MAX: usize = 2_000;
-    if text.len() <= MAX {
+    if text.len() <= MAX_SERVER_TEXT {
         return text.to_owned();
     }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &text[..end])
+    // Index 0 is always a char boundary, so the walk back ends in bounds.
+    let end = (0..=MAX_SERVER_TEXT)
+        .rev()
+        .find(|&end| text.is_char_boundary(end))
+        .unwrap_or(0);
+    format!("{}...", text.get(..end).unwrap_or(""))
 }
 
 /// Removes every occurrence of the API key from text that came from outside.
@@ -430,8 +434,8 @@ pub(crate) fn scrub(text: &str, secret: Option<&str>) -> String {
 
 /// Bytes of a body, as a prefix no longer than what errors need.
 pub(crate) fn error_body_prefix(body: &Bytes) -> &[u8] {
-    const MAX: usize = 64 * 1024;
-    &body[..body.len().min(MAX)]
+    // `min` keeps the range inside the body.
+    &body[..body.len().min(MAX_ERROR_BODY)]
 }
 
 #[cfg(test)]
@@ -492,6 +496,7 @@ mod tests {
 
     #[test]
     fn retry_after_forms() {
+        use crate::wait_hint::retry_after;
         assert_eq!(
             retry_after(&headers(&[("retry-after-ms", "250")])),
             Some(Duration::from_millis(250))

@@ -4,7 +4,8 @@
 //! server enforces now, when both are present.
 //!
 //! Garbage (not a number, negative, infinite, absurdly large) reads as
-//! absent: a broken header must never stall or speed up a scope.
+//! absent: a broken header must never stall or speed up a scope. Numbers are
+//! read as the retry layers read them ([`wait_hint`](crate::wait_hint)).
 
 use http::header::{HeaderMap, HeaderName};
 
@@ -38,7 +39,7 @@ impl Stated {
 }
 
 fn number(headers: &HeaderMap, name: &HeaderName) -> Option<f64> {
-    let value: f64 = headers.get(name)?.to_str().ok()?.trim().parse().ok()?;
+    let value = crate::wait_hint::parse_number(headers.get(name)?.to_str().ok()?)?;
     (value.is_finite() && (0.0..ABSURD).contains(&value)).then_some(value)
 }
 
