@@ -14,11 +14,12 @@ use super::body::SimBody;
 use super::endpoints::{batches, files, fine_tunes, images, models, object, Reply};
 use super::errors::{ApiError, BAD_GATEWAY_HTML, CLOUDFLARE_TIMEOUT_HTML};
 use super::faults::{FaultKind, Scripted};
+use super::headers::{set_header, whole_seconds};
 use super::inference::Inference;
 use super::limits::{Budget, Decision, Exhausted, Limits, RetryAfterStyle};
 use super::render;
+use super::reply::EVENT_STREAM;
 use super::router::Route;
-use super::service::{set_header, whole_seconds};
 use super::state::State;
 
 /// The answer, and how long to hold it back.
@@ -385,8 +386,7 @@ fn finish(state: &mut State, reply: Reply, ex: Exchange) -> Outcome {
     // A body fault lands only on a successful answer (and a malformed-JSON
     // one only on JSON); a request that failed anyway keeps its error and
     // the fault is not counted.
-    let json =
-        reply.content_type == "application/json" || reply.content_type == render::EVENT_STREAM;
+    let json = reply.content_type == "application/json" || reply.content_type == EVENT_STREAM;
     let landed = ex.fault.filter(|kind| match kind {
         FaultKind::Slow(_) | FaultKind::Disconnect | FaultKind::StreamError => true,
         FaultKind::MalformedJson => json,
@@ -411,7 +411,7 @@ fn finish(state: &mut State, reply: Reply, ex: Exchange) -> Outcome {
         state.stats.rate_limited += 1;
     }
 
-    let streamed = reply.content_type == render::EVENT_STREAM;
+    let streamed = reply.content_type == EVENT_STREAM;
     let mut response = Response::new(render::body(reply.payload, streamed, landed));
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -7,12 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::endpoints::batches::BatchJob;
-use super::endpoints::files::StoredFile;
-use super::endpoints::fine_tunes::FineTuneJob;
 use super::faults::{Fault, Scripted};
 use super::limits::{Limiter, Limits, RetryAfterStyle};
 use super::models::SimModel;
+use super::records::{BatchJob, FineTuneJob, StoredFile};
 use super::stats::Stats;
 use super::text::splitmix64;
 

@@ -18,6 +18,7 @@ use super::completions::CompletionRequest;
 use super::{optional_str, required_str, serve_model, Reply};
 use crate::sim::errors::ApiError;
 use crate::sim::models::ModelKind;
+use crate::sim::records::BatchJob;
 use crate::sim::state::State;
 use crate::sim::text::rfc3339;
 
@@ -25,22 +26,6 @@ const ENDPOINTS: &[&str] = &["/v1/chat/completions", "/v1/completions"];
 
 /// The longest `custom_id` Together accepts.
 const MAX_CUSTOM_ID: usize = 64;
-
-/// One batch job.
-#[derive(Clone, Debug)]
-pub(crate) struct BatchJob {
-    id: String,
-    input_file_id: String,
-    input: Bytes,
-    endpoint: String,
-    model_id: Option<String>,
-    created: Instant,
-    validating: Duration,
-    running: Duration,
-    cancelled: Option<Instant>,
-    output_file_id: Option<String>,
-    error_file_id: Option<String>,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {

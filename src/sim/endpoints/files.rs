@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use super::Reply;
 use crate::sim::errors::ApiError;
 use crate::sim::multipart;
+use crate::sim::records::StoredFile;
 use crate::sim::router::UPLOAD_PREFIX;
 use crate::sim::state::State;
 use crate::sim::text::unix_seconds;
@@ -26,17 +27,6 @@ const PURPOSES: &[&str] = &[
 ];
 
 const FILE_TYPES: &[&str] = &["jsonl", "csv", "parquet"];
-
-/// A file: announced by `POST /files`, filled by the upload.
-#[derive(Clone, Debug)]
-pub(crate) struct StoredFile {
-    pub(crate) id: String,
-    filename: String,
-    purpose: String,
-    file_type: String,
-    created: SystemTime,
-    pub(crate) content: Option<Bytes>,
-}
 
 impl StoredFile {
     fn describe(&self) -> Value {

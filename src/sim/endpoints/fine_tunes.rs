@@ -4,8 +4,6 @@
 //! A job's phase is computed from the clock whenever it is looked at, so no
 //! task runs in the background and paused time moves jobs along.
 
-use std::time::Duration;
-
 use http::StatusCode;
 use serde_json::{json, Map, Value};
 use tokio::time::Instant;
@@ -13,25 +11,9 @@ use tokio::time::Instant;
 use super::{optional_str, optional_u64, required_str, Reply};
 use crate::sim::errors::ApiError;
 use crate::sim::models::ModelKind;
+use crate::sim::records::FineTuneJob;
 use crate::sim::state::State;
 use crate::sim::text::rfc3339;
-
-/// One fine-tuning job.
-#[derive(Clone, Debug)]
-pub(crate) struct FineTuneJob {
-    id: String,
-    model: String,
-    training_file: String,
-    validation_file: Option<String>,
-    suffix: Option<String>,
-    n_epochs: u64,
-    learning_rate: f64,
-    batch_size: Value,
-    created: Instant,
-    pending: Duration,
-    running: Duration,
-    cancelled: Option<Instant>,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
