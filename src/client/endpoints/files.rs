@@ -113,7 +113,7 @@ impl Together {
             if status.is_success() {
                 // A server that takes the file in one step answers with it.
                 let body = self.read_body(response).await?;
-                return serde_json::from_slice(&body)
+                return super::json_slice(&body)
                     .map_err(|e| Error::decode("cannot decode the uploaded file", &e, &body));
             }
             if !status.is_redirection() {

@@ -41,7 +41,7 @@ impl ApiRequest for FineTuneRequest {
     }
 
     fn decode(&self, body: bytes::Bytes) -> Result<FineTune, serde_json::Error> {
-        serde_json::from_slice(&body)
+        super::json_slice(&body)
     }
 }
 

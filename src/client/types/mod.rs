@@ -42,17 +42,19 @@ mod rerank;
 
 pub use batches::{BatchJob, BatchStatus, CreateBatchRequest, CreateBatchResponse};
 pub use chat::{
-    ChatChoice, ChatChunk, ChatChunkChoice, ChatRequest, ChatResponse, Delta, Message, Role,
-    ToolCall,
+    ChatChoice, ChatChunk, ChatChunkChoice, ChatRequest, ChatResponse, ContentPart, Delta,
+    InputAudio, Logprobs, MediaUrl, Message, PromptPart, Role, ToolCall, Warning,
 };
 pub use common::{FinishReason, Usage};
 pub use completions::{
-    CompletionChoice, CompletionChunk, CompletionChunkChoice, CompletionRequest, CompletionResponse,
+    CompletionChoice, CompletionChunk, CompletionChunkChoice, CompletionRequest,
+    CompletionResponse, CompletionToken,
 };
 pub use embeddings::{Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse};
 pub use files::{FileDeleted, FileList, FileObject, FilePurpose};
 pub use fine_tunes::{
     FineTune, FineTuneEvent, FineTuneEventList, FineTuneList, FineTuneRequest, FineTuneStatus,
+    TrainingType,
 };
 pub use images::{ImageData, ImageRequest, ImageResponse};
 pub use models::{ModelInfo, ModelType};
