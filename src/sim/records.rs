@@ -29,7 +29,14 @@ pub(crate) struct FineTuneJob {
     pub(crate) suffix: Option<String>,
     pub(crate) n_epochs: u64,
     pub(crate) learning_rate: f64,
-    pub(crate) batch_size: Value,
+    /// Always a number: `"max"` in a request is resolved at creation, so
+    /// answers have one form (the truncated job's schema allows only an
+    /// integer).
+    pub(crate) batch_size: u64,
+    /// `{type: Full}` or `{type: Lora, lora_r, lora_alpha, ...}`, complete.
+    pub(crate) training_type: Value,
+    /// `{method: sft, train_on_inputs}` or `{method: dpo, ...}`, complete.
+    pub(crate) training_method: Value,
     pub(crate) created: Instant,
     pub(crate) pending: Duration,
     pub(crate) running: Duration,

@@ -77,11 +77,11 @@ impl BatchJob {
             Phase::Cancelled => "CANCELLED",
         };
         let completed_at = match phase {
-            Phase::Completed => json!(rfc3339(state.wall(self.done_at()))),
-            Phase::Cancelled => json!(rfc3339(state.wall(self.cancelled.unwrap_or(now)))),
-            _ => Value::Null,
+            Phase::Completed => Some(rfc3339(state.wall(self.done_at()))),
+            Phase::Cancelled => Some(rfc3339(state.wall(self.cancelled.unwrap_or(now)))),
+            _ => None,
         };
-        json!({
+        let mut job = json!({
             "id": self.id,
             "user_id": "sim-user",
             "input_file_id": self.input_file_id,
@@ -91,12 +91,20 @@ impl BatchJob {
             "created_at": rfc3339(state.wall(self.created)),
             "endpoint": self.endpoint,
             "progress": self.progress(now),
-            "model_id": self.model_id,
-            "output_file_id": self.output_file_id,
-            "error_file_id": self.error_file_id,
-            "error": null,
-            "completed_at": completed_at,
-        })
+        });
+        // The spec types these as strings with no `null`: left out until set.
+        // (`error` is never set: a failed line goes to the error file.)
+        for (key, value) in [
+            ("model_id", self.model_id.clone()),
+            ("output_file_id", self.output_file_id.clone()),
+            ("error_file_id", self.error_file_id.clone()),
+            ("completed_at", completed_at),
+        ] {
+            if let Some(value) = value {
+                job[key] = json!(value);
+            }
+        }
+        job
     }
 }
 

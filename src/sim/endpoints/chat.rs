@@ -194,11 +194,8 @@ impl ChatRequest {
                 } else {
                     format!(" {word}")
                 };
-                let delta = if i == 0 {
-                    json!({ "role": "assistant", "content": content })
-                } else {
-                    json!({ "content": content })
-                };
+                // The spec requires `delta.role` on every chunk, not only the first.
+                let delta = json!({ "role": "assistant", "content": content });
                 events.push(chunk(index, delta, Value::Null, Value::Null));
             }
         }
@@ -211,7 +208,12 @@ impl ChatRequest {
                 Value::Null
             };
             let finish = if cut { "length" } else { "stop" };
-            events.push(chunk(index, json!({ "content": "" }), json!(finish), usage));
+            events.push(chunk(
+                index,
+                json!({ "role": "assistant", "content": "" }),
+                json!(finish),
+                usage,
+            ));
         }
         events
     }

@@ -75,29 +75,36 @@ impl FineTuneJob {
             Phase::Completed => "completed",
             Phase::Cancelled => "cancelled",
         };
-        json!({
+        let mut job = json!({
             "id": self.id,
-            "object": "fine-tune",
             "status": status,
             "model": self.model,
-            "output_name": self.output_name(),
             "model_output_name": self.output_name(),
             "training_file": self.training_file,
-            "validation_file": self.validation_file,
-            "suffix": self.suffix,
             "n_epochs": self.n_epochs,
             "n_checkpoints": 1,
             "n_evals": 0,
             "batch_size": self.batch_size,
             "learning_rate": self.learning_rate,
-            "training_type": { "type": "Lora" },
-            "training_method": { "method": "sft" },
+            "training_type": self.training_type,
+            "training_method": self.training_method,
             "created_at": rfc3339(state.wall(self.created)),
             "updated_at": rfc3339(state.wall(self.updated(now))),
-        })
+        });
+        // Optional strings are left out when unset: the spec has no `null`
+        // for them.
+        if let Some(file) = &self.validation_file {
+            job["validation_file"] = json!(file);
+        }
+        if let Some(suffix) = &self.suffix {
+            job["suffix"] = json!(suffix);
+        }
+        job
     }
 
     fn events(&self, state: &State, now: Instant) -> Vec<Value> {
+        // Every field the spec requires of an event, with the zero value
+        // where the simulator has nothing to report (no checkpoints, no W&B).
         let event = |at: Instant, kind: &str, message: &str| {
             json!({
                 "object": "fine-tune-event",
@@ -105,6 +112,15 @@ impl FineTuneJob {
                 "level": "info",
                 "message": message,
                 "type": kind,
+                "param_count": 0,
+                "token_count": 0,
+                "total_steps": self.n_epochs,
+                "wandb_url": "",
+                "step": 0,
+                "checkpoint_path": "",
+                "model_path": "",
+                "training_offset": 0,
+                "hash": "",
             })
         };
         let mut events = vec![event(
@@ -127,6 +143,107 @@ impl FineTuneJob {
             events.push(event(at, "job_stopped", "Job was cancelled by the user"));
         }
         events
+    }
+}
+
+/// What `batch_size: "max"` (and no batch size) comes to.
+const MAX_BATCH_SIZE: u64 = 32;
+
+/// The LoRA rank and scale when a request names none.
+const DEFAULT_LORA_R: u64 = 8;
+const DEFAULT_LORA_ALPHA: u64 = 16;
+
+/// A request's `training_type`, completed with defaults: LoRA unless `Full`.
+fn training_type(value: Option<&Value>) -> Result<Value, ApiError> {
+    let wrong = |why: &str| ApiError::invalid_field("training_type", why.to_owned());
+    let given = match value {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(_) => return Err(wrong("`training_type` must be an object")),
+    };
+    match given.get("type").and_then(Value::as_str).unwrap_or("Lora") {
+        "Full" => Ok(json!({ "type": "Full" })),
+        "Lora" => {
+            let int = |key: &str, default: u64| match given.get(key) {
+                None | Some(Value::Null) => Ok(default),
+                Some(v) => v
+                    .as_u64()
+                    .ok_or_else(|| wrong(&format!("`training_type.{key}` must be an integer"))),
+            };
+            let dropout = match given.get("lora_dropout") {
+                None | Some(Value::Null) => 0.0,
+                Some(v) => v
+                    .as_f64()
+                    .ok_or_else(|| wrong("`training_type.lora_dropout` must be a number"))?,
+            };
+            let modules = match given.get("lora_trainable_modules") {
+                None | Some(Value::Null) => "all-linear",
+                Some(v) => v.as_str().ok_or_else(|| {
+                    wrong("`training_type.lora_trainable_modules` must be a string")
+                })?,
+            };
+            Ok(json!({
+                "type": "Lora",
+                "lora_r": int("lora_r", DEFAULT_LORA_R)?,
+                "lora_alpha": int("lora_alpha", DEFAULT_LORA_ALPHA)?,
+                "lora_dropout": dropout,
+                "lora_trainable_modules": modules,
+            }))
+        }
+        _ => Err(wrong("`training_type.type` must be \"Full\" or \"Lora\"")),
+    }
+}
+
+/// A request's `training_method`, completed with defaults: SFT, with the
+/// request's top-level `train_on_inputs` (default `auto`).
+fn training_method(map: &Map<String, Value>) -> Result<Value, ApiError> {
+    let wrong = |why: &str| ApiError::invalid_field("training_method", why.to_owned());
+    let train_on_inputs = |value: Option<&Value>| match value {
+        None | Some(Value::Null) => Ok(json!("auto")),
+        Some(v @ Value::Bool(_)) => Ok(v.clone()),
+        Some(Value::String(s)) if s == "auto" => Ok(json!("auto")),
+        Some(_) => Err(ApiError::invalid_field(
+            "train_on_inputs",
+            "`train_on_inputs` must be a boolean or \"auto\"",
+        )),
+    };
+    let top_level = train_on_inputs(map.get("train_on_inputs"))?;
+    let given = match map.get("training_method") {
+        None | Some(Value::Null) => {
+            return Ok(json!({ "method": "sft", "train_on_inputs": top_level }))
+        }
+        Some(Value::Object(given)) => given,
+        Some(_) => return Err(wrong("`training_method` must be an object")),
+    };
+    match given.get("method").and_then(Value::as_str) {
+        Some("sft") => {
+            let inputs = match given.get("train_on_inputs") {
+                None | Some(Value::Null) => top_level,
+                value => train_on_inputs(value)?,
+            };
+            Ok(json!({ "method": "sft", "train_on_inputs": inputs }))
+        }
+        Some("dpo") => {
+            let mut method = given.clone();
+            for key in ["dpo_beta", "rpo_alpha", "simpo_gamma"] {
+                if method.get(key).is_some_and(|v| !v.is_number()) {
+                    return Err(wrong(&format!("`training_method.{key}` must be a number")));
+                }
+            }
+            method.retain(|key, _| {
+                matches!(
+                    key.as_str(),
+                    "method"
+                        | "dpo_beta"
+                        | "rpo_alpha"
+                        | "dpo_normalize_logratios_by_length"
+                        | "dpo_reference_free"
+                        | "simpo_gamma"
+                )
+            });
+            Ok(Value::Object(method))
+        }
+        _ => Err(wrong("`training_method.method` must be \"sft\" or \"dpo\"")),
     }
 }
 
@@ -164,16 +281,20 @@ pub(crate) fn create(
         .and_then(Value::as_f64)
         .unwrap_or(0.00001);
     let batch_size = match map.get("batch_size") {
-        None | Some(Value::Null) => json!("max"),
-        Some(v @ Value::Number(_)) => v.clone(),
-        Some(Value::String(s)) if s == "max" => json!("max"),
-        Some(_) => {
-            return Err(ApiError::invalid_field(
-                "batch_size",
-                "`batch_size` must be an integer or \"max\"",
-            ))
-        }
+        None | Some(Value::Null) => MAX_BATCH_SIZE,
+        Some(Value::String(s)) if s == "max" => MAX_BATCH_SIZE,
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => n,
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "batch_size",
+                    "`batch_size` must be a positive integer or \"max\"",
+                ))
+            }
+        },
     };
+    let training_type = training_type(map.get("training_type"))?;
+    let training_method = training_method(map)?;
     match state.config.model(&model) {
         None => return Err(ApiError::model_not_found(&model)),
         Some(m) if !matches!(m.kind, ModelKind::Chat | ModelKind::Language) => {
@@ -215,6 +336,8 @@ pub(crate) fn create(
         n_epochs,
         learning_rate,
         batch_size,
+        training_type,
+        training_method,
         created: now,
         pending: state.config.fine_tune_pending,
         running: state.config.fine_tune_running,
