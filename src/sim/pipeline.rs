@@ -11,7 +11,7 @@ use http::{header, HeaderName, Response, StatusCode};
 use tokio::time::Instant;
 
 use super::body::SimBody;
-use super::endpoints::{batches, files, fine_tunes, images, models, object, Reply};
+use super::endpoints::{batches, files, fine_tune_info, fine_tunes, images, models, object, Reply};
 use super::errors::{ApiError, BAD_GATEWAY_HTML, CLOUDFLARE_TIMEOUT_HTML};
 use super::faults::{FaultKind, Scripted};
 use super::headers::{set_header, whole_seconds};
@@ -177,7 +177,9 @@ fn dispatch(
 ) -> Result<Reply, ApiError> {
     let wall = state.wall(now);
     match route {
-        Route::Models => Ok(models::list(&state.config.models)),
+        // No source describes the project listing's shape; it answers as
+        // `GET /v1/models` does (a bare array of models).
+        Route::Models | Route::ProjectModels => Ok(models::list(&state.config.models)),
         Route::FilesCreate => {
             let content_type = parts
                 .headers
@@ -211,6 +213,10 @@ fn dispatch(
         Route::FineTuneGet(id) => fine_tunes::get(state, id, now),
         Route::FineTuneCancel(id) => fine_tunes::cancel(state, id, now),
         Route::FineTuneEvents(id) => fine_tunes::events(state, id, now),
+        Route::FineTuneCheckpoints(id) => fine_tunes::checkpoints(state, id, now),
+        Route::FineTuneDelete(id) => fine_tunes::delete(state, id, now),
+        Route::FineTuneLimits => fine_tune_info::limits(state, parts.uri.query()),
+        Route::FineTuneEstimate => fine_tune_info::estimate_price(state, &object(&body)?),
         Route::BatchCreate => batches::create(state, &object(&body)?, now),
         Route::BatchList => Ok(batches::list(state, now)),
         Route::BatchGet(id) => batches::get(state, id, now),

@@ -28,6 +28,15 @@ pub(crate) enum Route {
     FineTuneGet(String),
     FineTuneCancel(String),
     FineTuneEvents(String),
+    FineTuneCheckpoints(String),
+    FineTuneDelete(String),
+    /// `GET /v1/fine-tunes/models/limits?model_name=`.
+    FineTuneLimits,
+    /// `POST /v1/fine-tunes/estimate-price`.
+    FineTuneEstimate,
+    /// `GET /v2/projects/{project}/models`, which Together's current SDKs
+    /// call.
+    ProjectModels,
     BatchCreate,
     BatchList,
     BatchGet(String),
@@ -48,6 +57,15 @@ impl Route {
         if let Some(id) = path.strip_prefix(IMAGE_PREFIX) {
             return (method == Method::GET && is_id(id)).then(|| Route::Image(id.to_owned()));
         }
+        if let Some(rest) = path.strip_prefix("/v2/projects/") {
+            let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+            return match segments.as_slice() {
+                [project, "models"] if method == Method::GET && is_id(project) => {
+                    Some(Route::ProjectModels)
+                }
+                _ => None,
+            };
+        }
         let rest = path.strip_prefix("/v1/")?;
         let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
         let id = |s: &str| is_id(s).then(|| s.to_owned());
@@ -67,11 +85,15 @@ impl Route {
             ["files", f] if get => Route::FileGet(id(f)?),
             ["files", f] if method == Method::DELETE => Route::FileDelete(id(f)?),
             ["files", f, "content"] if get => Route::FileContent(id(f)?),
+            ["fine-tunes", "models", "limits"] if get => Route::FineTuneLimits,
+            ["fine-tunes", "estimate-price"] if post => Route::FineTuneEstimate,
             ["fine-tunes"] if post => Route::FineTuneCreate,
             ["fine-tunes"] if get => Route::FineTuneList,
             ["fine-tunes", f] if get => Route::FineTuneGet(id(f)?),
             ["fine-tunes", f, "cancel"] if post => Route::FineTuneCancel(id(f)?),
             ["fine-tunes", f, "events"] if get => Route::FineTuneEvents(id(f)?),
+            ["fine-tunes", f, "checkpoints"] if get => Route::FineTuneCheckpoints(id(f)?),
+            ["fine-tunes", f] if method == Method::DELETE => Route::FineTuneDelete(id(f)?),
             ["batches"] if post => Route::BatchCreate,
             ["batches"] if get => Route::BatchList,
             ["batches", b] if get => Route::BatchGet(id(b)?),
@@ -106,7 +128,7 @@ impl Route {
     /// The rate-limit scope of endpoints without a model.
     pub(crate) fn scope_label(&self) -> &'static str {
         match self {
-            Route::Models => "models",
+            Route::Models | Route::ProjectModels => "models",
             Route::FilesCreate
             | Route::FilesUpload
             | Route::FilePreprocess(_)
@@ -119,7 +141,11 @@ impl Route {
             | Route::FineTuneList
             | Route::FineTuneGet(_)
             | Route::FineTuneCancel(_)
-            | Route::FineTuneEvents(_) => "fine-tunes",
+            | Route::FineTuneEvents(_)
+            | Route::FineTuneCheckpoints(_)
+            | Route::FineTuneDelete(_)
+            | Route::FineTuneLimits
+            | Route::FineTuneEstimate => "fine-tunes",
             Route::BatchCreate | Route::BatchList | Route::BatchGet(_) | Route::BatchCancel(_) => {
                 "batches"
             }

@@ -131,6 +131,15 @@ pub(crate) fn create(
         ));
     }
     optional_str(map, "completion_window")?;
+    if map
+        .get("priority")
+        .is_some_and(|p| !(p.is_i64() || p.is_u64()))
+    {
+        return Err(ApiError::invalid_field(
+            "priority",
+            "`priority` must be an integer",
+        ));
+    }
     let model_id = optional_str(map, "model_id")?.map(str::to_owned);
     let input = state
         .file(&input_file_id)

@@ -248,7 +248,7 @@ pub(crate) fn delete(state: &mut State, id: &str) -> Result<Reply, ApiError> {
 }
 
 /// `a=b&c=d` pairs, percent- and plus-decoded.
-fn form_pairs(text: &str) -> impl Iterator<Item = (String, String)> + '_ {
+pub(crate) fn form_pairs(text: &str) -> impl Iterator<Item = (String, String)> + '_ {
     text.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         (decode(name), decode(value))

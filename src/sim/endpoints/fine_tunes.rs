@@ -391,3 +391,43 @@ pub(crate) fn events(state: &State, id: &str, now: Instant) -> Result<Reply, Api
         .ok_or_else(|| not_found(id))?;
     Ok(Reply::ok(&json!({ "data": job.events(state, now) })))
 }
+
+/// `GET /v1/fine-tunes/{id}/checkpoints`: one final checkpoint once the job
+/// has completed, none before.
+pub(crate) fn checkpoints(state: &State, id: &str, now: Instant) -> Result<Reply, ApiError> {
+    let job = state
+        .fine_tunes
+        .iter()
+        .find(|j| j.id == id)
+        .ok_or_else(|| not_found(id))?;
+    let data = if job.phase(now) == Phase::Completed {
+        vec![json!({
+            "step": job.n_epochs,
+            "created_at": rfc3339(state.wall(job.finished())),
+            "path": job.output_name(),
+            "checkpoint_type": "Final",
+        })]
+    } else {
+        Vec::new()
+    };
+    Ok(Reply::ok(&json!({ "data": data })))
+}
+
+/// `DELETE /v1/fine-tunes/{id}`: a job still in flight must be cancelled
+/// first (the simulator's rule; the spec does not say).
+pub(crate) fn delete(state: &mut State, id: &str, now: Instant) -> Result<Reply, ApiError> {
+    let at = state
+        .fine_tunes
+        .iter()
+        .position(|j| j.id == id)
+        .ok_or_else(|| not_found(id))?;
+    if state.fine_tunes[at].in_flight(now) {
+        return Err(ApiError::invalid(format!(
+            "Fine-tune job {id} is still running; cancel it before deleting it"
+        )));
+    }
+    state.fine_tunes.remove(at);
+    Ok(Reply::ok(
+        &json!({ "message": format!("Fine-tune job {id} deleted") }),
+    ))
+}

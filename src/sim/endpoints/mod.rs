@@ -2,9 +2,11 @@
 
 pub(crate) mod batches;
 pub(crate) mod chat;
+mod chat_schema;
 pub(crate) mod completions;
 pub(crate) mod embeddings;
 pub(crate) mod files;
+pub(crate) mod fine_tune_info;
 pub(crate) mod fine_tunes;
 pub(crate) mod images;
 pub(crate) mod models;
