@@ -88,7 +88,9 @@ pub mod types;
 pub use builder::TogetherBuilder;
 pub use endpoints::files::Upload;
 pub use error::{Error, ErrorKind};
-pub use helpers::batch::{BatchLineError, BatchOptions, BatchOutcome, BatchResults};
+pub use helpers::batch::{
+    BatchLineError, BatchOptions, BatchOutcome, BatchRequest, BatchResults, MAX_REQUESTS_PER_BATCH,
+};
 pub use helpers::embed_all::{EmbedAllError, FailedBatch};
 pub use request::{ApiRequest, RequestBody};
 pub use service::ResponseFuture;

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::chat::ChatRequest;
 use super::completions::CompletionRequest;
+use super::embeddings::EmbeddingRequest;
 use super::{optional_str, required_str, serve_model, Reply};
 use crate::sim::errors::ApiError;
 use crate::sim::models::ModelKind;
@@ -22,7 +23,7 @@ use crate::sim::records::BatchJob;
 use crate::sim::state::State;
 use crate::sim::text::rfc3339;
 
-const ENDPOINTS: &[&str] = &["/v1/chat/completions", "/v1/completions"];
+const ENDPOINTS: &[&str] = &["/v1/chat/completions", "/v1/completions", "/v1/embeddings"];
 
 /// The longest `custom_id` Together accepts.
 const MAX_CUSTOM_ID: usize = 64;
@@ -308,6 +309,11 @@ fn answer(
             &[ModelKind::Chat, ModelKind::Language],
         )?;
         return Ok(request.body(state, at));
+    }
+    if endpoint == "/v1/embeddings" {
+        let request = EmbeddingRequest::parse(body)?;
+        serve_model(&state.config, &request.model, &[ModelKind::Embedding])?;
+        return Ok(request.body(state.config.embedding_dimension));
     }
     let request = ChatRequest::parse(body)?;
     let context = serve_model(&state.config, &request.model, &[ModelKind::Chat])?.context_length;
