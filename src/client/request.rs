@@ -144,6 +144,12 @@ impl RequestBody {
     /// # let _ = body;
     /// ```
     pub fn multipart(fields: &[(&str, &str)], file_name: &str, bytes: Bytes) -> Self {
+        RequestBody::form_data(fields, Some((file_name, bytes)))
+    }
+
+    /// A `multipart/form-data` body of text `fields` and, if given, a `file`
+    /// part.
+    pub(crate) fn form_data(fields: &[(&str, &str)], file: Option<(&str, Bytes)>) -> Self {
         // A random boundary: the chance that 128 random bits occur in the
         // content is nil, so the content is not scanned.
         let boundary = format!(
@@ -151,7 +157,8 @@ impl RequestBody {
             fastrand::u64(..),
             fastrand::u64(..)
         );
-        let mut body = Vec::with_capacity(bytes.len() + 256 * (fields.len() + 1));
+        let size = file.as_ref().map_or(0, |(_, bytes)| bytes.len());
+        let mut body = Vec::with_capacity(size + 256 * (fields.len() + 1));
         for (name, value) in fields {
             body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
             body.extend_from_slice(
@@ -164,16 +171,19 @@ impl RequestBody {
             body.extend_from_slice(value.as_bytes());
             body.extend_from_slice(b"\r\n");
         }
-        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        body.extend_from_slice(
-            format!(
-                "Content-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-                quoted(file_name)
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(&bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        if let Some((file_name, bytes)) = file {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+                    quoted(file_name)
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(&bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         let content_type =
             HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}"))
                 .unwrap_or_else(|_| HeaderValue::from_static("multipart/form-data"));

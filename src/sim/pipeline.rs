@@ -11,7 +11,9 @@ use http::{header, HeaderName, Response, StatusCode};
 use tokio::time::Instant;
 
 use super::body::SimBody;
-use super::endpoints::{batches, files, fine_tune_info, fine_tunes, images, models, object, Reply};
+use super::endpoints::{
+    audio, batches, files, fine_tune_info, fine_tunes, images, models, object, videos, Reply,
+};
 use super::errors::{ApiError, BAD_GATEWAY_HTML, CLOUDFLARE_TIMEOUT_HTML};
 use super::faults::{FaultKind, Scripted};
 use super::headers::{set_header, whole_seconds};
@@ -208,6 +210,17 @@ fn dispatch(
         Route::FileContent(id) => files::content(state, id),
         Route::Upload(id) => files::upload(state, id, body),
         Route::Image(_) => Ok(images::serve()),
+        Route::Video(_) => Ok(videos::serve()),
+        Route::Speech => audio::speech(&object(&body)?),
+        Route::Transcriptions | Route::Translations => {
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            audio::transcribe(content_type, &body, *route == Route::Translations)
+        }
+        Route::VideoCreate => videos::create(state, &object(&body)?, now),
+        Route::VideoGet(id) => videos::get(state, id, now, &origin(parts)),
         Route::FineTuneCreate => fine_tunes::create(state, &object(&body)?, now),
         Route::FineTuneList => Ok(fine_tunes::list(state, now)),
         Route::FineTuneGet(id) => fine_tunes::get(state, id, now),

@@ -58,3 +58,13 @@ pub(crate) struct BatchJob {
     pub(crate) output_file_id: Option<String>,
     pub(crate) error_file_id: Option<String>,
 }
+
+/// One video job.
+#[derive(Clone, Debug)]
+pub(crate) struct VideoJob {
+    pub(crate) id: String,
+    pub(crate) model: String,
+    pub(crate) size: String,
+    pub(crate) seconds: String,
+    pub(crate) created: Instant,
+}

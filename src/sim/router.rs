@@ -34,6 +34,16 @@ pub(crate) enum Route {
     FineTuneLimits,
     /// `POST /v1/fine-tunes/estimate-price`.
     FineTuneEstimate,
+    /// `POST /v1/audio/speech`.
+    Speech,
+    /// `POST /v1/audio/transcriptions`.
+    Transcriptions,
+    /// `POST /v1/audio/translations`.
+    Translations,
+    VideoCreate,
+    VideoGet(String),
+    /// Where finished videos are said to be.
+    Video(String),
     /// `GET /v2/projects/{project}/models`, which Together's current SDKs
     /// call.
     ProjectModels,
@@ -47,6 +57,8 @@ pub(crate) enum Route {
 pub(crate) const UPLOAD_PREFIX: &str = "/sim-upload/";
 /// Where generated images are served.
 pub(crate) const IMAGE_PREFIX: &str = "/sim-images/";
+/// Where finished videos are served.
+pub(crate) const VIDEO_PREFIX: &str = "/sim-videos/";
 
 impl Route {
     /// Finds the route of `method` and `path`, or `None` for a 404.
@@ -56,6 +68,9 @@ impl Route {
         }
         if let Some(id) = path.strip_prefix(IMAGE_PREFIX) {
             return (method == Method::GET && is_id(id)).then(|| Route::Image(id.to_owned()));
+        }
+        if let Some(id) = path.strip_prefix(VIDEO_PREFIX) {
+            return (method == Method::GET && is_id(id)).then(|| Route::Video(id.to_owned()));
         }
         if let Some(rest) = path.strip_prefix("/v2/projects/") {
             let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
@@ -77,6 +92,11 @@ impl Route {
             ["embeddings"] if post => Route::Embeddings,
             ["images", "generations"] if post => Route::Images,
             ["rerank"] if post => Route::Rerank,
+            ["audio", "speech"] if post => Route::Speech,
+            ["audio", "transcriptions"] if post => Route::Transcriptions,
+            ["audio", "translations"] if post => Route::Translations,
+            ["videos"] if post => Route::VideoCreate,
+            ["videos", v] if get => Route::VideoGet(id(v)?),
             ["models"] if get => Route::Models,
             ["files"] if post => Route::FilesCreate,
             ["files"] if get => Route::FilesList,
@@ -114,7 +134,7 @@ impl Route {
     /// Whether the request needs an API key: the signed upload URL and the
     /// image URLs do not, as on the real service.
     pub(crate) fn needs_key(&self) -> bool {
-        !matches!(self, Route::Upload(_) | Route::Image(_))
+        !matches!(self, Route::Upload(_) | Route::Image(_) | Route::Video(_))
     }
 
     /// Whether errors take the batch endpoints' `{"error": "..."}` shape.
@@ -150,6 +170,8 @@ impl Route {
                 "batches"
             }
             Route::Image(_) => "images",
+            Route::Speech | Route::Transcriptions | Route::Translations => "audio",
+            Route::VideoCreate | Route::VideoGet(_) | Route::Video(_) => "videos",
             Route::Chat
             | Route::Completions
             | Route::Embeddings

@@ -163,6 +163,22 @@ pub const MODEL_LIMITS: &[&str] = &[
     "lora_training.target_modules",
 ];
 
+/// `VideoJob`.
+pub const VIDEO_JOB: &[&str] = &["id", "model", "status", "size", "seconds", "created_at"];
+
+/// `AudioTranscriptionVerboseJsonResponse` (and its segments).
+pub const TRANSCRIPTION_VERBOSE: &[&str] = &[
+    "task",
+    "language",
+    "duration",
+    "text",
+    "segments",
+    "segments[].id",
+    "segments[].start",
+    "segments[].end",
+    "segments[].text",
+];
+
 /// `ErrorData`.
 pub const ERROR: &[&str] = &["error.message", "error.type", "error.param?", "error.code?"];
 

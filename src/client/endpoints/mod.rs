@@ -6,15 +6,18 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub(crate) mod audio;
 pub(crate) mod batches;
 pub(crate) mod chat;
 pub(crate) mod completions;
 pub(crate) mod embeddings;
 pub(crate) mod files;
 pub(crate) mod fine_tunes;
+pub(crate) mod generic;
 pub(crate) mod images;
 pub(crate) mod models;
 pub(crate) mod rerank;
+pub(crate) mod videos;
 
 /// Implements [`ApiRequest`](super::ApiRequest) for a JSON `POST` request type
 /// with a `model` field.

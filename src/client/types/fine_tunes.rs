@@ -283,3 +283,45 @@ pub struct FineTuneEventList {
     #[serde(default, deserialize_with = "null_as_default")]
     pub data: Vec<FineTuneEvent>,
 }
+
+/// A saved checkpoint of a fine-tune job.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FineTuneCheckpoint {
+    /// The training step it was saved at.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub step: u64,
+    /// Where it is (usable as `from_checkpoint`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub path: String,
+    /// When it was saved, as sent.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub created_at: String,
+    /// Its kind, as sent (`Final`, `Intermediate`...).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub checkpoint_type: String,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A fine-tune job's checkpoints.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FineTuneCheckpointList {
+    /// The checkpoints.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub data: Vec<FineTuneCheckpoint>,
+}
+
+/// The answer to deleting a fine-tune job.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FineTuneDeleted {
+    /// What the server said.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub message: String,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}

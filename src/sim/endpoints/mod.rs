@@ -1,5 +1,6 @@
 //! The endpoints: each parses its request and builds its answer.
 
+pub(crate) mod audio;
 pub(crate) mod batches;
 pub(crate) mod chat;
 mod chat_schema;
@@ -11,6 +12,7 @@ pub(crate) mod fine_tunes;
 pub(crate) mod images;
 pub(crate) mod models;
 pub(crate) mod rerank;
+pub(crate) mod videos;
 
 use serde_json::{Map, Value};
 
