@@ -317,6 +317,9 @@ fn rate_limited(
         }
         RetryAfterStyle::Absent => None,
     };
+    // The spec documents 429 without its `type`; the values and the 429
+    // (over the rate) versus 503 (platform busy) split follow Together's
+    // rate-limit docs (together-api.md §2).
     let (kind, message) = match exhausted {
         Exhausted::Requests => (
             "dynamic_request_limited",
@@ -393,6 +396,8 @@ fn status(code: u16) -> StatusCode {
 }
 
 fn error_reply(error: &ApiError, batch_errors: bool, request_id: &str) -> Reply {
+    // The spec's `BatchErrorResponse`: `{"error": "<message>"}` on the batch
+    // endpoints, the nested `ErrorData` everywhere else.
     if batch_errors {
         return Reply::json(error.status, &error.batch_body());
     }

@@ -36,6 +36,8 @@ pub(crate) fn body(payload: Payload, streamed: bool, fault: Option<FaultKind>) -
 }
 
 /// `x-ratelimit-*` and `x-tokenlimit-*`, per second as Together sends them.
+/// The spec is silent on these headers; they follow Together's documented
+/// behaviour (together-api.md §2).
 pub(crate) fn rate_headers(headers: &mut HeaderMap, budget: &Budget) {
     let limits = budget.limits;
     let pairs = [
