@@ -156,7 +156,11 @@ async fn inference_answers_carry_every_required_field() {
     assert_spec("models", &models, spec::MODELS);
     let project_models = send(&service, get("/v2/projects/proj_1/models")).await;
     assert_eq!(project_models.status, StatusCode::OK);
-    assert_eq!(project_models.json(), models);
+    assert_eq!(
+        project_models.json(),
+        json!({"data": []}),
+        "no custom model yet"
+    );
 }
 
 fn chat_completion_and_usage() -> &'static [&'static str] {
@@ -211,6 +215,13 @@ async fn files_fine_tunes_and_batches_carry_every_required_field_and_no_stray_nu
     assert_eq!(done["status"], "completed");
     assert_spec("fine-tune", &done, spec::FINE_TUNE_TRUNCATED);
     assert_no_nulls("fine-tune", &done);
+    // The finished job's output is now a custom model of the project.
+    let custom = send(&service, get("/v2/projects/proj_1/models"))
+        .await
+        .json();
+    assert_eq!(custom["data"].as_array().unwrap().len(), 1);
+    assert_eq!(custom["data"][0]["projectId"], "proj_1");
+    assert_eq!(custom["data"][0]["weights"]["type"], "WEIGHTS_TYPE_ADAPTER");
     let listed = send(&service, get("/v1/fine-tunes")).await.json();
     assert_spec("fine-tune list", &listed, &["data"]);
     assert_spec(

@@ -179,9 +179,8 @@ fn dispatch(
 ) -> Result<Reply, ApiError> {
     let wall = state.wall(now);
     match route {
-        // No source describes the project listing's shape; it answers as
-        // `GET /v1/models` does (a bare array of models).
-        Route::Models | Route::ProjectModels => Ok(models::list(&state.config.models)),
+        Route::Models => Ok(models::list(&state.config.models)),
+        Route::ProjectModels(project) => Ok(fine_tunes::project_models(state, project, now)),
         Route::FilesCreate => {
             let content_type = parts
                 .headers

@@ -45,8 +45,8 @@ pub(crate) enum Route {
     /// Where finished videos are said to be.
     Video(String),
     /// `GET /v2/projects/{project}/models`, which Together's current SDKs
-    /// call.
-    ProjectModels,
+    /// call (`models.list`).
+    ProjectModels(String),
     BatchCreate,
     BatchList,
     BatchGet(String),
@@ -76,7 +76,7 @@ impl Route {
             let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
             return match segments.as_slice() {
                 [project, "models"] if method == Method::GET && is_id(project) => {
-                    Some(Route::ProjectModels)
+                    Some(Route::ProjectModels((*project).to_owned()))
                 }
                 _ => None,
             };
@@ -148,7 +148,7 @@ impl Route {
     /// The rate-limit scope of endpoints without a model.
     pub(crate) fn scope_label(&self) -> &'static str {
         match self {
-            Route::Models | Route::ProjectModels => "models",
+            Route::Models | Route::ProjectModels(_) => "models",
             Route::FilesCreate
             | Route::FilesUpload
             | Route::FilePreprocess(_)

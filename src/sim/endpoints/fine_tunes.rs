@@ -264,8 +264,13 @@ pub(crate) fn create(
 ) -> Result<Reply, ApiError> {
     let model = required_str(map, "model")?.to_owned();
     let training_file = required_str(map, "training_file")?.to_owned();
-    let validation_file = optional_str(map, "validation_file")?.map(str::to_owned);
-    let suffix = optional_str(map, "suffix")?.map(str::to_owned);
+    // Together's Python SDK sends `""` for "none": read as absent.
+    let validation_file = optional_str(map, "validation_file")?
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let suffix = optional_str(map, "suffix")?
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
     let n_epochs = optional_u64(map, "n_epochs")?.unwrap_or(1);
     super::check_numbers(
         map,
@@ -430,4 +435,31 @@ pub(crate) fn delete(state: &mut State, id: &str, now: Instant) -> Result<Reply,
     Ok(Reply::ok(
         &json!({ "message": format!("Fine-tune job {id} deleted") }),
     ))
+}
+
+/// `GET /v2/projects/{project}/models`: the project's custom models, which
+/// on the simulator are the outputs of completed fine-tunes. The spec does
+/// not describe this endpoint; the shape (a cursor page of camelCase model
+/// resources) is the one Together's Python SDK reads.
+pub(crate) fn project_models(state: &State, project: &str, now: Instant) -> Reply {
+    let data: Vec<Value> = state
+        .fine_tunes
+        .iter()
+        .filter(|job| job.phase(now) == Phase::Completed)
+        .map(|job| {
+            let adapter = job.training_type["type"] == "Lora";
+            json!({
+                "id": format!("model-{}", &job.id[3..]),
+                "name": format!("{project}/{}", job.output_name().rsplit('/').next().unwrap_or_default()),
+                "organizationId": "org-sim",
+                "projectId": project,
+                "visibility": "VISIBILITY_PRIVATE",
+                "weights": {
+                    "type": if adapter { "WEIGHTS_TYPE_ADAPTER" } else { "WEIGHTS_TYPE_DEFAULT" },
+                },
+                "baseModelId": job.model,
+            })
+        })
+        .collect();
+    Reply::ok(&json!({ "data": data }))
 }
