@@ -94,4 +94,7 @@ pub struct Embedding {
     /// The vector.
     #[serde(default, deserialize_with = "null_as_default")]
     pub embedding: Vec<f32>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }

@@ -81,4 +81,7 @@ pub struct FileDeleted {
     /// Whether it was deleted.
     #[serde(default, deserialize_with = "null_as_default")]
     pub deleted: bool,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }

@@ -125,4 +125,7 @@ pub struct RerankResult {
     /// The document, when asked for.
     #[serde(default)]
     pub document: Option<Value>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
