@@ -249,3 +249,45 @@ fn batches() {
     let all = decode_all::<CreateBatchResponse>("batch_created", &["job"]);
     assert_eq!(get(&all, "full").warning.as_deref(), Some("w"));
 }
+
+#[test]
+fn transcriptions_videos_checkpoints_and_events() {
+    use tower_together::types::{
+        FineTuneCheckpointList, FineTuneEventList, Transcription, VideoJob, VideoStatus,
+    };
+
+    let all = decode_all::<Transcription>("transcription", &["text"]);
+    let full = get(&all, "full");
+    assert_eq!(full.duration, Some(2.5));
+    assert_eq!(full.words.len(), 2);
+    assert_eq!(
+        full.extra["speaker_segments"][0]["speaker_id"],
+        "SPEAKER_00"
+    );
+    assert_eq!(get(&all, "extra").task.as_deref(), Some("summarize"));
+
+    let all = decode_all::<VideoJob>("video", spec::VIDEO_JOB);
+    let full = get(&all, "full");
+    assert_eq!(full.status, VideoStatus::Completed);
+    assert_eq!(full.outputs.as_ref().unwrap().video_url, "https://x/v.mp4");
+    assert_eq!(full.completed_at, Some(1_700_000_100.5));
+    let failed = get(&all, "failed");
+    assert!(failed.status.is_terminal());
+    assert_eq!(failed.error.as_ref().unwrap()["message"], "refused");
+    let queued = get(&all, "enum");
+    assert_eq!(queued.status, VideoStatus::Other("queued".into()));
+    assert!(!queued.status.is_terminal());
+
+    let all = decode_all::<FineTuneCheckpointList>("checkpoints", &["data"]);
+    let full = get(&all, "full");
+    assert_eq!(full.data[0].step, 10);
+    assert_eq!(full.data[0].extra["surprise"], true);
+
+    let all = decode_all::<FineTuneEventList>("fine_tune_events", spec::FINE_TUNE_EVENTS);
+    assert_eq!(get(&all, "full").data[0].extra["checkpoint_path"], "p");
+    assert_eq!(get(&all, "nulls").data[0].level, None);
+    assert_eq!(
+        get(&all, "enum").data[0].kind.as_deref(),
+        Some("quantum_leap")
+    );
+}
