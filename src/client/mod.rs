@@ -87,7 +87,9 @@ pub mod types;
 pub use builder::TogetherBuilder;
 pub use endpoints::files::Upload;
 pub use error::{Error, ErrorKind};
-pub use helpers::batch::{BatchLineError, BatchOptions, BatchOutcome, BatchResults};
+pub use helpers::batch::{
+    BatchLineError, BatchOptions, BatchOutcome, BatchRequest, BatchResults, MAX_REQUESTS_PER_BATCH,
+};
 pub use helpers::embed_all::{EmbedAllError, FailedBatch};
 pub use request::{ApiRequest, RequestBody};
 pub use service::ResponseFuture;
@@ -257,27 +259,6 @@ impl BaseUrl {
             .build()
             .map_err(|e| Error::invalid_request(format!("cannot build the URL: {e}")))
     }
-
-    /// An absolute URL from a `Location` header, relative ones resolved
-    /// against the base URL's origin.
-    fn resolve(&self, location: &str) -> Result<Uri, Error> {
-        let uri: Uri = location
-            .parse()
-            .map_err(|_| Error::unexpected("the upload URL is not a valid URL"))?;
-        if uri.scheme().is_some() {
-            return Ok(uri);
-        }
-        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        if !path.starts_with('/') {
-            return Err(Error::unexpected("the upload URL is not absolute"));
-        }
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path)
-            .build()
-            .map_err(|e| Error::invalid_request(format!("cannot build the upload URL: {e}")))
-    }
 }
 
 impl fmt::Display for BaseUrl {
@@ -344,16 +325,6 @@ mod tests {
         assert_eq!(
             base.join("/models").unwrap().to_string(),
             "http://127.0.0.1:8080/v1/models"
-        );
-        assert_eq!(
-            base.resolve("/upload/abc?sig=1").unwrap().to_string(),
-            "http://127.0.0.1:8080/upload/abc?sig=1"
-        );
-        assert_eq!(
-            base.resolve("https://bucket.example/x")
-                .unwrap()
-                .to_string(),
-            "https://bucket.example/x"
         );
         for bad in [
             "",

@@ -19,6 +19,7 @@
 pub use super::endpoints::batches::{CancelBatch, GetBatch, ListBatches};
 pub use super::endpoints::files::{DeleteFile, FileContent, GetFile, ListFiles};
 pub use super::endpoints::fine_tunes::{
-    CancelFineTune, FineTuneEvents, GetFineTune, ListFineTunes,
+    CancelFineTune, DeleteFineTune, FineTuneCheckpoints, FineTuneEvents, GetFineTune, ListFineTunes,
 };
 pub use super::endpoints::models::ListModels;
+pub use super::endpoints::videos::GetVideo;

@@ -181,7 +181,7 @@ impl<T: DeserializeOwned> SseStream<T> {
         if value.get("error").is_some_and(|e| !e.is_null()) {
             return self.fail(Error::from_error_json(&value, self.secret.as_deref()));
         }
-        match serde_json::from_value::<T>(value) {
+        match super::endpoints::json_value::<T>(value) {
             Ok(chunk) => self.ready.push_back(Ok(chunk)),
             Err(e) => self.fail(Error::stream(format!(
                 "a chunk of an unexpected shape ({e}): \"{}\"",

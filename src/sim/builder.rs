@@ -12,6 +12,15 @@ use super::server::Simulator;
 use super::service::SimService;
 use super::state::Config;
 
+// Here rather than in `server`, so the builder depends on the server and not
+// the other way round.
+impl Simulator {
+    /// Configures a simulator.
+    pub fn builder() -> SimulatorBuilder {
+        SimulatorBuilder::new()
+    }
+}
+
 /// Builds a [`Simulator`] (real HTTP on loopback) or a [`SimService`]
 /// (in-process). See [the module docs](super) for the defaults.
 #[derive(Clone, Debug)]

@@ -79,17 +79,24 @@
 //!
 //! | endpoint | answer |
 //! |---|---|
-//! | `POST /v1/chat/completions` | `chat.completion`; with `stream: true`, SSE `data:` chunks (`chat.completion.chunk`), the last with `finish_reason` and `usage`, then `data: [DONE]` |
-//! | `POST /v1/completions` | `text.completion`, or `completion.chunk` events |
+//! | `POST /v1/chat/completions` | `chat.completion`; with `stream: true`, SSE `data:` chunks (`chat.completion.chunk`, each with `delta.role`), the last with `finish_reason` and `usage`, then `data: [DONE]` |
+//! | `POST /v1/completions` | `text.completion`, or `completion.chunk` events with `token`, and `finish_reason` at the chunk's top level |
 //! | `POST /v1/embeddings` | `{object: "list", model, data: [{object: "embedding", embedding, index}]}`, in input order, vectors from [`embedding_for`] |
 //! | `POST /v1/images/generations` | `{id, model, object: "list", data: [{index, type: "b64_json", b64_json}]}` (a 1×1 PNG), or `type: "url"` |
-//! | `POST /v1/rerank` | `{object: "rerank", id, model, results: [{index, relevance_score, document?}], usage}` |
-//! | `GET /v1/models` | a bare array of `{id, object: "model", created, type, display_name, organization, context_length, pricing, …}` |
-//! | `POST /v1/files` | 302 with `Location` (a signed-URL look-alike on the simulator) and `X-Together-File-Id`; `PUT` the bytes there |
-//! | `POST /v1/files/upload` | the whole file as `multipart/form-data` (`purpose`, `file_name`, `file_type`, `file`): `FileResponse` |
-//! | `GET /v1/files`, `GET/DELETE /v1/files/{id}`, `GET /v1/files/{id}/content`, `POST /v1/files/{id}/preprocess` | `{data: [FileResponse]}`, `FileResponse` (`FileType`, `Processed`, `LineCount`), the raw bytes |
-//! | `POST/GET /v1/fine-tunes`, `GET /v1/fine-tunes/{id}`, `POST …/cancel`, `GET …/events` | jobs `pending` → `running` → `completed` on tokio time; beyond the capacity, 409 |
+//! | `POST /v1/rerank` | `{object: "rerank", id, model, results: [{index, relevance_score, document}], usage}` (`document.text` with `return_documents`) |
+//! | `GET /v1/models`, `GET /v2/projects/{project}/models` | a bare array of `{id, object: "model", created, type, display_name, organization, context_length, pricing, …}` |
+//! | `POST /v1/files/upload` | the spec's upload: the whole file as `multipart/form-data` (`purpose`, `file_name`, `file_type`, `file`): `FileResponse` |
+//! | `POST /v1/files` | what Together's SDKs send: the same multipart form (answered as above), or the fields alone, answered 302 with `Location` (a signed-URL look-alike) and `X-Together-File-Id` for a `PUT` of the bytes |
+//! | `GET /v1/files`, `GET/DELETE /v1/files/{id}`, `GET /v1/files/{id}/content`, `POST /v1/files/{id}/preprocess` | `{data: [FileResponse]}`, `FileResponse` (`FileType`, `Processed`), the raw bytes as `text/plain` |
+//! | `POST/GET /v1/fine-tunes`, `GET/DELETE /v1/fine-tunes/{id}`, `POST …/cancel`, `GET …/events`, `GET …/checkpoints` | jobs `pending` → `running` → `completed` on tokio time, with `model_output_name`, a complete `training_type` and `training_method`; beyond the capacity, 409 |
+//! | `GET /v1/fine-tunes/models/limits?model_name=`, `POST /v1/fine-tunes/estimate-price` | `FineTuneModelLimits` (404 `{message}` for a model that cannot be tuned); a price from the files' tokens |
 //! | `POST/GET /v1/batches`, `GET /v1/batches/{id}`, `POST …/cancel` | `201 {job}`, a bare array, `BatchJob` with `progress`; once `COMPLETED`, an `output_file_id` with one line per `custom_id` |
+//!
+//! Answers use the spec's field names and placements, one spelling each,
+//! and leave out optional fields they have no value for rather than send
+//! `null` where the spec has none. Where the spec is silent, the simulator
+//! follows what Together is known to do (rate-limit headers, 429 versus
+//! 503, the batch endpoints' error strings).
 //!
 //! Answers are deterministic: chat and completions answer `"Echo: "` and the
 //! prompt ([`reply_for`]), cut to `max_tokens` words (`finish_reason:
@@ -139,12 +146,15 @@ mod builder;
 mod endpoints;
 mod errors;
 mod faults;
+mod headers;
 mod inference;
 mod limits;
 mod models;
 mod multipart;
 mod pipeline;
+mod records;
 mod render;
+mod reply;
 mod router;
 mod server;
 mod service;

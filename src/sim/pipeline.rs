@@ -11,14 +11,17 @@ use http::{header, HeaderName, Response, StatusCode};
 use tokio::time::Instant;
 
 use super::body::SimBody;
-use super::endpoints::{batches, files, fine_tunes, images, models, object, Reply};
+use super::endpoints::{
+    audio, batches, files, fine_tune_info, fine_tunes, images, models, object, videos, Reply,
+};
 use super::errors::{ApiError, BAD_GATEWAY_HTML, CLOUDFLARE_TIMEOUT_HTML};
 use super::faults::{FaultKind, Scripted};
+use super::headers::{set_header, whole_seconds};
 use super::inference::Inference;
 use super::limits::{Budget, Decision, Exhausted, Limits, RetryAfterStyle};
 use super::render;
+use super::reply::EVENT_STREAM;
 use super::router::Route;
-use super::service::{set_header, whole_seconds};
 use super::state::State;
 
 /// The answer, and how long to hold it back.
@@ -177,6 +180,7 @@ fn dispatch(
     let wall = state.wall(now);
     match route {
         Route::Models => Ok(models::list(&state.config.models)),
+        Route::ProjectModels(project) => Ok(fine_tunes::project_models(state, project, now)),
         Route::FilesCreate => {
             let content_type = parts
                 .headers
@@ -205,11 +209,26 @@ fn dispatch(
         Route::FileContent(id) => files::content(state, id),
         Route::Upload(id) => files::upload(state, id, body),
         Route::Image(_) => Ok(images::serve()),
+        Route::Video(_) => Ok(videos::serve()),
+        Route::Speech => audio::speech(&object(&body)?),
+        Route::Transcriptions | Route::Translations => {
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            audio::transcribe(content_type, &body, *route == Route::Translations)
+        }
+        Route::VideoCreate => videos::create(state, &object(&body)?, now),
+        Route::VideoGet(id) => videos::get(state, id, now, &origin(parts)),
         Route::FineTuneCreate => fine_tunes::create(state, &object(&body)?, now),
         Route::FineTuneList => Ok(fine_tunes::list(state, now)),
         Route::FineTuneGet(id) => fine_tunes::get(state, id, now),
         Route::FineTuneCancel(id) => fine_tunes::cancel(state, id, now),
         Route::FineTuneEvents(id) => fine_tunes::events(state, id, now),
+        Route::FineTuneCheckpoints(id) => fine_tunes::checkpoints(state, id, now),
+        Route::FineTuneDelete(id) => fine_tunes::delete(state, id, now),
+        Route::FineTuneLimits => fine_tune_info::limits(state, parts.uri.query()),
+        Route::FineTuneEstimate => fine_tune_info::estimate_price(state, &object(&body)?),
         Route::BatchCreate => batches::create(state, &object(&body)?, now),
         Route::BatchList => Ok(batches::list(state, now)),
         Route::BatchGet(id) => batches::get(state, id, now),
@@ -297,6 +316,9 @@ fn rate_limited(
         }
         RetryAfterStyle::Absent => None,
     };
+    // The spec documents 429 without its `type`; the values and the 429
+    // (over the rate) versus 503 (platform busy) split follow Together's
+    // rate-limit docs (together-api.md §2).
     let (kind, message) = match exhausted {
         Exhausted::Requests => (
             "dynamic_request_limited",
@@ -373,6 +395,8 @@ fn status(code: u16) -> StatusCode {
 }
 
 fn error_reply(error: &ApiError, batch_errors: bool, request_id: &str) -> Reply {
+    // The spec's `BatchErrorResponse`: `{"error": "<message>"}` on the batch
+    // endpoints, the nested `ErrorData` everywhere else.
     if batch_errors {
         return Reply::json(error.status, &error.batch_body());
     }
@@ -385,8 +409,7 @@ fn finish(state: &mut State, reply: Reply, ex: Exchange) -> Outcome {
     // A body fault lands only on a successful answer (and a malformed-JSON
     // one only on JSON); a request that failed anyway keeps its error and
     // the fault is not counted.
-    let json =
-        reply.content_type == "application/json" || reply.content_type == render::EVENT_STREAM;
+    let json = reply.content_type == "application/json" || reply.content_type == EVENT_STREAM;
     let landed = ex.fault.filter(|kind| match kind {
         FaultKind::Slow(_) | FaultKind::Disconnect | FaultKind::StreamError => true,
         FaultKind::MalformedJson => json,
@@ -411,7 +434,7 @@ fn finish(state: &mut State, reply: Reply, ex: Exchange) -> Outcome {
         state.stats.rate_limited += 1;
     }
 
-    let streamed = reply.content_type == render::EVENT_STREAM;
+    let streamed = reply.content_type == EVENT_STREAM;
     let mut response = Response::new(render::body(reply.payload, streamed, landed));
     *response.status_mut() = status;
     let headers = response.headers_mut();

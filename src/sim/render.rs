@@ -5,13 +5,10 @@ use http::{HeaderMap, HeaderName};
 use serde_json::{json, Value};
 
 use super::body::SimBody;
-use super::endpoints::Payload;
 use super::faults::FaultKind;
+use super::headers::set_header;
 use super::limits::Budget;
-use super::service::set_header;
-
-/// The content type of a streamed answer.
-pub(crate) const EVENT_STREAM: &str = "text/event-stream";
+use super::reply::Payload;
 
 /// The body of an answer, with the body fault that landed on it, if any.
 pub(crate) fn body(payload: Payload, streamed: bool, fault: Option<FaultKind>) -> SimBody {
@@ -39,6 +36,8 @@ pub(crate) fn body(payload: Payload, streamed: bool, fault: Option<FaultKind>) -
 }
 
 /// `x-ratelimit-*` and `x-tokenlimit-*`, per second as Together sends them.
+/// The spec is silent on these headers; they follow Together's documented
+/// behaviour (together-api.md §2).
 pub(crate) fn rate_headers(headers: &mut HeaderMap, budget: &Budget) {
     let limits = budget.limits;
     let pairs = [

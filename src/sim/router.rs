@@ -28,6 +28,25 @@ pub(crate) enum Route {
     FineTuneGet(String),
     FineTuneCancel(String),
     FineTuneEvents(String),
+    FineTuneCheckpoints(String),
+    FineTuneDelete(String),
+    /// `GET /v1/fine-tunes/models/limits?model_name=`.
+    FineTuneLimits,
+    /// `POST /v1/fine-tunes/estimate-price`.
+    FineTuneEstimate,
+    /// `POST /v1/audio/speech`.
+    Speech,
+    /// `POST /v1/audio/transcriptions`.
+    Transcriptions,
+    /// `POST /v1/audio/translations`.
+    Translations,
+    VideoCreate,
+    VideoGet(String),
+    /// Where finished videos are said to be.
+    Video(String),
+    /// `GET /v2/projects/{project}/models`, which Together's current SDKs
+    /// call (`models.list`).
+    ProjectModels(String),
     BatchCreate,
     BatchList,
     BatchGet(String),
@@ -38,6 +57,8 @@ pub(crate) enum Route {
 pub(crate) const UPLOAD_PREFIX: &str = "/sim-upload/";
 /// Where generated images are served.
 pub(crate) const IMAGE_PREFIX: &str = "/sim-images/";
+/// Where finished videos are served.
+pub(crate) const VIDEO_PREFIX: &str = "/sim-videos/";
 
 impl Route {
     /// Finds the route of `method` and `path`, or `None` for a 404.
@@ -47,6 +68,18 @@ impl Route {
         }
         if let Some(id) = path.strip_prefix(IMAGE_PREFIX) {
             return (method == Method::GET && is_id(id)).then(|| Route::Image(id.to_owned()));
+        }
+        if let Some(id) = path.strip_prefix(VIDEO_PREFIX) {
+            return (method == Method::GET && is_id(id)).then(|| Route::Video(id.to_owned()));
+        }
+        if let Some(rest) = path.strip_prefix("/v2/projects/") {
+            let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+            return match segments.as_slice() {
+                [project, "models"] if method == Method::GET && is_id(project) => {
+                    Some(Route::ProjectModels((*project).to_owned()))
+                }
+                _ => None,
+            };
         }
         let rest = path.strip_prefix("/v1/")?;
         let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
@@ -59,6 +92,11 @@ impl Route {
             ["embeddings"] if post => Route::Embeddings,
             ["images", "generations"] if post => Route::Images,
             ["rerank"] if post => Route::Rerank,
+            ["audio", "speech"] if post => Route::Speech,
+            ["audio", "transcriptions"] if post => Route::Transcriptions,
+            ["audio", "translations"] if post => Route::Translations,
+            ["videos"] if post => Route::VideoCreate,
+            ["videos", v] if get => Route::VideoGet(id(v)?),
             ["models"] if get => Route::Models,
             ["files"] if post => Route::FilesCreate,
             ["files"] if get => Route::FilesList,
@@ -67,11 +105,15 @@ impl Route {
             ["files", f] if get => Route::FileGet(id(f)?),
             ["files", f] if method == Method::DELETE => Route::FileDelete(id(f)?),
             ["files", f, "content"] if get => Route::FileContent(id(f)?),
+            ["fine-tunes", "models", "limits"] if get => Route::FineTuneLimits,
+            ["fine-tunes", "estimate-price"] if post => Route::FineTuneEstimate,
             ["fine-tunes"] if post => Route::FineTuneCreate,
             ["fine-tunes"] if get => Route::FineTuneList,
             ["fine-tunes", f] if get => Route::FineTuneGet(id(f)?),
             ["fine-tunes", f, "cancel"] if post => Route::FineTuneCancel(id(f)?),
             ["fine-tunes", f, "events"] if get => Route::FineTuneEvents(id(f)?),
+            ["fine-tunes", f, "checkpoints"] if get => Route::FineTuneCheckpoints(id(f)?),
+            ["fine-tunes", f] if method == Method::DELETE => Route::FineTuneDelete(id(f)?),
             ["batches"] if post => Route::BatchCreate,
             ["batches"] if get => Route::BatchList,
             ["batches", b] if get => Route::BatchGet(id(b)?),
@@ -92,7 +134,7 @@ impl Route {
     /// Whether the request needs an API key: the signed upload URL and the
     /// image URLs do not, as on the real service.
     pub(crate) fn needs_key(&self) -> bool {
-        !matches!(self, Route::Upload(_) | Route::Image(_))
+        !matches!(self, Route::Upload(_) | Route::Image(_) | Route::Video(_))
     }
 
     /// Whether errors take the batch endpoints' `{"error": "..."}` shape.
@@ -106,7 +148,7 @@ impl Route {
     /// The rate-limit scope of endpoints without a model.
     pub(crate) fn scope_label(&self) -> &'static str {
         match self {
-            Route::Models => "models",
+            Route::Models | Route::ProjectModels(_) => "models",
             Route::FilesCreate
             | Route::FilesUpload
             | Route::FilePreprocess(_)
@@ -119,11 +161,17 @@ impl Route {
             | Route::FineTuneList
             | Route::FineTuneGet(_)
             | Route::FineTuneCancel(_)
-            | Route::FineTuneEvents(_) => "fine-tunes",
+            | Route::FineTuneEvents(_)
+            | Route::FineTuneCheckpoints(_)
+            | Route::FineTuneDelete(_)
+            | Route::FineTuneLimits
+            | Route::FineTuneEstimate => "fine-tunes",
             Route::BatchCreate | Route::BatchList | Route::BatchGet(_) | Route::BatchCancel(_) => {
                 "batches"
             }
             Route::Image(_) => "images",
+            Route::Speech | Route::Transcriptions | Route::Translations => "audio",
+            Route::VideoCreate | Route::VideoGet(_) | Route::Video(_) => "videos",
             Route::Chat
             | Route::Completions
             | Route::Embeddings

@@ -11,7 +11,6 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tower_service::Service;
 
-use super::builder::SimulatorBuilder;
 use super::faults::Scripted;
 use super::service::SimService;
 use super::stats::Stats;
@@ -29,11 +28,6 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    /// Configures a simulator.
-    pub fn builder() -> SimulatorBuilder {
-        SimulatorBuilder::new()
-    }
-
     pub(crate) async fn start(service: SimService) -> io::Result<Simulator> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;

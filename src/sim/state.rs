@@ -7,12 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::endpoints::batches::BatchJob;
-use super::endpoints::files::StoredFile;
-use super::endpoints::fine_tunes::FineTuneJob;
 use super::faults::{Fault, Scripted};
 use super::limits::{Limiter, Limits, RetryAfterStyle};
 use super::models::SimModel;
+use super::records::{BatchJob, FineTuneJob, StoredFile, VideoJob};
 use super::stats::Stats;
 use super::text::splitmix64;
 
@@ -78,6 +76,7 @@ pub(crate) struct State {
     pub(crate) files: Vec<StoredFile>,
     pub(crate) fine_tunes: Vec<FineTuneJob>,
     pub(crate) batches: Vec<BatchJob>,
+    pub(crate) videos: Vec<VideoJob>,
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -96,6 +95,7 @@ impl State {
             files: Vec::new(),
             fine_tunes: Vec::new(),
             batches: Vec::new(),
+            videos: Vec::new(),
             config,
         }
     }

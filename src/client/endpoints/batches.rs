@@ -34,9 +34,13 @@ impl ApiRequest for CreateBatchRequest {
 
     fn decode(&self, body: bytes::Bytes) -> Result<CreateBatchResponse, serde_json::Error> {
         // `{job, warning}` per the spec; a bare job is accepted too.
-        serde_json::from_slice(&body).or_else(|e| {
-            serde_json::from_slice::<BatchJob>(&body)
-                .map(|job| CreateBatchResponse { job, warning: None })
+        super::json_slice(&body).or_else(|e| {
+            super::json_slice::<BatchJob>(&body)
+                .map(|job| CreateBatchResponse {
+                    job,
+                    warning: None,
+                    extra: serde_json::Map::new(),
+                })
                 .map_err(|_| e)
         })
     }

@@ -1,15 +1,14 @@
-//! `/files`: upload (the signed-URL flow), list, get, delete, content.
+//! `/files`: upload (`POST /files/upload`), list, get, delete, content.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method};
+use http::Method;
 
 use super::{id_request, json, raw, unit_request};
-use crate::client::service::Outgoing;
 use crate::client::types::{FileDeleted, FileList, FileObject, FilePurpose};
-use crate::client::{Error, RequestBody, Together};
-use crate::extensions::Idempotency;
+use crate::client::{ApiRequest, Error, RequestBody, Together};
 
 unit_request!(
     /// `GET /files`.
@@ -76,84 +75,55 @@ impl Upload {
     }
 }
 
+/// `POST /files/upload`: one multipart form. Not repeated after a 5xx
+/// (the default for a `POST`), so a file is not stored twice.
+#[derive(Clone, Debug)]
+struct UploadFile(Upload);
+
+impl ApiRequest for UploadFile {
+    type Response = FileObject;
+
+    fn method(&self) -> Method {
+        Method::POST
+    }
+
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Borrowed("/files/upload")
+    }
+
+    fn body(&self) -> Result<RequestBody, Error> {
+        let upload = &self.0;
+        let mut fields = vec![
+            ("purpose", upload.purpose.as_str()),
+            ("file_name", upload.file_name.as_str()),
+        ];
+        if let Some(file_type) = &upload.file_type {
+            fields.push(("file_type", file_type.as_str()));
+        }
+        Ok(RequestBody::multipart(
+            &fields,
+            &upload.file_name,
+            upload.bytes.clone(),
+        ))
+    }
+
+    fn decode(&self, body: Bytes) -> Result<FileObject, serde_json::Error> {
+        json(body)
+    }
+}
+
 impl Together {
-    /// Uploads a file through Together's signed-URL flow: `POST /files`
-    /// answers 302 with the upload URL (`Location`) and the file id
-    /// (`X-Together-File-Id`); the bytes are `PUT` there (without the API
-    /// key); then the file is read back with `GET /files/{id}`.
+    /// Uploads a file the way the spec says: one `multipart/form-data`
+    /// `POST /files/upload` with `purpose`, `file_name`, `file_type` and the
+    /// file, answered with the stored file.
     ///
     /// # Errors
     ///
-    /// Any [`Error`] of the three steps; an error of kind
-    /// [`Decode`](crate::client::ErrorKind::Decode) when the 302 lacks its
-    /// headers.
+    /// As [`chat`](Together::chat); an error of kind
+    /// [`Decode`](crate::client::ErrorKind::Decode) when the answer is not a
+    /// file.
     pub async fn upload_file(&self, upload: Upload) -> Result<FileObject, Error> {
-        let deadline = self.deadline();
-        self.within(deadline, async {
-            let purpose = upload.purpose.as_str().to_owned();
-            let mut fields = vec![
-                ("purpose", purpose.as_str()),
-                ("file_name", upload.file_name.as_str()),
-            ];
-            if let Some(file_type) = &upload.file_type {
-                fields.push(("file_type", file_type.as_str()));
-            }
-            let start = Outgoing {
-                method: Method::POST,
-                uri: self.uri("/files")?,
-                body: RequestBody::form(&fields),
-                model: None,
-                token_estimate: 1,
-                authorize: true,
-                idempotency: None,
-                accept: "application/json",
-            };
-            let response = self.exchange(start, deadline).await?;
-            let status = response.status();
-            if status.is_success() {
-                // A server that takes the file in one step answers with it.
-                let body = self.read_body(response).await?;
-                return serde_json::from_slice(&body)
-                    .map_err(|e| Error::decode("cannot decode the uploaded file", &e, &body));
-            }
-            if !status.is_redirection() {
-                return Err(self.error_from(response, None).await);
-            }
-            let header = |name: &str| {
-                response
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            };
-            let location = header("location")
-                .ok_or_else(|| Error::unexpected("the upload answer has no Location header"))?;
-            let file_id = header("x-together-file-id").ok_or_else(|| {
-                Error::unexpected("the upload answer has no X-Together-File-Id header")
-            })?;
-            let put = Outgoing {
-                method: Method::PUT,
-                uri: self.inner.base.resolve(&location)?,
-                body: RequestBody::bytes(
-                    HeaderValue::from_static("application/octet-stream"),
-                    upload.bytes.clone(),
-                ),
-                model: None,
-                token_estimate: 1,
-                // The signed URL carries its own authorization; the API key
-                // must not go to a storage host.
-                authorize: false,
-                idempotency: Some(Idempotency::Idempotent),
-                accept: "*/*",
-            };
-            let response = self.exchange(put, deadline).await?;
-            if !response.status().is_success() {
-                return Err(self.error_from(response, None).await);
-            }
-            drop(response);
-            self.send(GetFile::new(file_id)).await
-        })
-        .await
+        self.send(UploadFile(upload)).await
     }
 
     /// Lists the files.

@@ -1,8 +1,10 @@
-//! `/fine-tunes`: create (under the job cap), list, get, cancel, events.
+//! `/fine-tunes`: create (under the job cap), list, get, cancel, events,
+//! checkpoints, delete.
 
 use super::{id_request, json, unit_request};
 use crate::client::types::{
-    FineTune, FineTuneEvent, FineTuneEventList, FineTuneList, FineTuneRequest,
+    FineTune, FineTuneCheckpoint, FineTuneCheckpointList, FineTuneDeleted, FineTuneEvent,
+    FineTuneEventList, FineTuneList, FineTuneRequest,
 };
 use crate::client::{ApiRequest, Error, RequestBody, Together};
 
@@ -23,6 +25,15 @@ id_request!(
     FineTuneEvents, GET, "/fine-tunes", "/events" => FineTuneEventList, json
 );
 
+id_request!(
+    /// `GET /fine-tunes/{id}/checkpoints`.
+    FineTuneCheckpoints, GET, "/fine-tunes", "/checkpoints" => FineTuneCheckpointList, json
+);
+id_request!(
+    /// `DELETE /fine-tunes/{id}`.
+    DeleteFineTune, DELETE, "/fine-tunes", "" => FineTuneDeleted, json
+);
+
 /// `POST /fine-tunes` sent once, with no cap: what
 /// [`Together::create_fine_tune`] sends when a slot is free.
 impl ApiRequest for FineTuneRequest {
@@ -41,7 +52,7 @@ impl ApiRequest for FineTuneRequest {
     }
 
     fn decode(&self, body: bytes::Bytes) -> Result<FineTune, serde_json::Error> {
-        serde_json::from_slice(&body)
+        super::json_slice(&body)
     }
 }
 
@@ -98,5 +109,24 @@ impl Together {
     /// As [`get_fine_tune`](Together::get_fine_tune).
     pub async fn fine_tune_events(&self, id: &str) -> Result<Vec<FineTuneEvent>, Error> {
         Ok(self.send(FineTuneEvents::new(id)).await?.data)
+    }
+
+    /// A fine-tune job's saved checkpoints.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_fine_tune`](Together::get_fine_tune).
+    pub async fn fine_tune_checkpoints(&self, id: &str) -> Result<Vec<FineTuneCheckpoint>, Error> {
+        Ok(self.send(FineTuneCheckpoints::new(id)).await?.data)
+    }
+
+    /// Deletes a fine-tune job (one still running is cancelled first, on
+    /// Together as on the simulator).
+    ///
+    /// # Errors
+    ///
+    /// As [`get_fine_tune`](Together::get_fine_tune).
+    pub async fn delete_fine_tune(&self, id: &str) -> Result<FineTuneDeleted, Error> {
+        self.send(DeleteFineTune::new(id)).await
     }
 }

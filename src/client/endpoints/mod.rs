@@ -4,16 +4,20 @@
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::Value;
 
+pub(crate) mod audio;
 pub(crate) mod batches;
 pub(crate) mod chat;
 pub(crate) mod completions;
 pub(crate) mod embeddings;
 pub(crate) mod files;
 pub(crate) mod fine_tunes;
+pub(crate) mod generic;
 pub(crate) mod images;
 pub(crate) mod models;
 pub(crate) mod rerank;
+pub(crate) mod videos;
 
 /// Implements [`ApiRequest`](super::ApiRequest) for a JSON `POST` request type
 /// with a `model` field.
@@ -35,7 +39,7 @@ macro_rules! json_post {
             }
 
             fn decode(&self, body: bytes::Bytes) -> Result<$response, serde_json::Error> {
-                serde_json::from_slice(&body)
+                $crate::client::endpoints::json_slice(&body)
             }
 
             fn model(&self) -> Option<&str> {
@@ -130,9 +134,33 @@ macro_rules! unit_request {
 
 pub(crate) use {id_request, json_post, unit_request};
 
-/// Decodes JSON.
+/// Decodes JSON; a value of the wrong shape names the path of the bad field
+/// (`choices[0].message.role: ...`), so the error says what to look at.
 pub(crate) fn json<T: DeserializeOwned>(body: Bytes) -> Result<T, serde_json::Error> {
-    serde_json::from_slice(&body)
+    json_slice(&body)
+}
+
+/// [`json`] over a slice.
+pub(crate) fn json_slice<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(with_path)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// [`json`] over an already parsed value (a stream's chunk).
+pub(crate) fn json_value<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
+    serde_path_to_error::deserialize(value).map_err(with_path)
+}
+
+fn with_path(error: serde_path_to_error::Error<serde_json::Error>) -> serde_json::Error {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    // Syntax errors already carry a line and column; a path adds nothing.
+    if path == "." || inner.is_syntax() || inner.is_eof() {
+        return inner;
+    }
+    serde::de::Error::custom(format_args!("at `{path}`: {inner}"))
 }
 
 /// Decodes a list sent as a bare array (as `GET /models` and `GET /batches`
@@ -147,7 +175,7 @@ pub(crate) fn bare_list<T: DeserializeOwned>(body: Bytes) -> Result<Vec<T>, serd
     match serde_json::from_slice::<List<T>>(&body) {
         Ok(List::Bare(items)) | Ok(List::Wrapped { data: items }) => Ok(items),
         // Decode again as a bare array for the precise error message.
-        Err(_) => serde_json::from_slice::<Vec<T>>(&body),
+        Err(_) => json_slice::<Vec<T>>(&body),
     }
 }
 

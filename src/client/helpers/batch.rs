@@ -1,19 +1,91 @@
 //! Batch inference end to end: JSONL in, results matched by `custom_id` out.
+//!
+//! More requests than one job takes (50 000, Together's documented limit)
+//! are split over several jobs, at most `batch_cap` of them in flight
+//! (default 10); their results are merged back by `custom_id`, in input
+//! order.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use futures_util::stream::{self, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::client::endpoints::files::Upload;
-use crate::client::types::{BatchJob, ChatRequest, ChatResponse, CreateBatchRequest, FilePurpose};
+use crate::client::types::{
+    BatchJob, ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, CreateBatchRequest,
+    EmbeddingRequest, EmbeddingResponse, FilePurpose,
+};
 use crate::client::{Error, Together};
 
 /// The longest `custom_id` Together accepts.
 const MAX_CUSTOM_ID: usize = 64;
+
+/// The most requests one batch job takes (Together's documented limit).
+pub const MAX_REQUESTS_PER_BATCH: usize = 50_000;
+
+/// How many batch jobs of one call run at once by default.
+const DEFAULT_BATCH_CAP: usize = 10;
+
+/// A request that can go in a batch job: its endpoint and its answer type.
+pub trait BatchRequest: Serialize + Clone + Send + Sync + 'static {
+    /// What one line's `response.body` decodes to.
+    type Response: DeserializeOwned + Send + 'static;
+
+    /// The job's `endpoint` (`/v1/chat/completions`...).
+    const ENDPOINT: &'static str;
+
+    /// The model the request is for.
+    fn model(&self) -> &str;
+
+    /// The request as a batch line sends it (never streamed).
+    fn for_batch(&self) -> Self {
+        self.clone()
+    }
+}
+
+impl BatchRequest for ChatRequest {
+    type Response = ChatResponse;
+    const ENDPOINT: &'static str = "/v1/chat/completions";
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn for_batch(&self) -> Self {
+        let mut request = self.clone();
+        request.stream = None;
+        request
+    }
+}
+
+impl BatchRequest for CompletionRequest {
+    type Response = CompletionResponse;
+    const ENDPOINT: &'static str = "/v1/completions";
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn for_batch(&self) -> Self {
+        let mut request = self.clone();
+        request.stream = None;
+        request
+    }
+}
+
+impl BatchRequest for EmbeddingRequest {
+    type Response = EmbeddingResponse;
+    const ENDPOINT: &'static str = "/v1/embeddings";
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+}
 
 /// A progress callback.
 type OnProgress = Arc<dyn Fn(&BatchJob) + Send + Sync>;
@@ -24,6 +96,8 @@ pub struct BatchOptions {
     poll_interval: Option<Duration>,
     on_progress: Option<OnProgress>,
     file_name: Option<String>,
+    batch_cap: Option<usize>,
+    requests_per_batch: Option<usize>,
 }
 
 impl fmt::Debug for BatchOptions {
@@ -32,6 +106,8 @@ impl fmt::Debug for BatchOptions {
             .field("poll_interval", &self.poll_interval)
             .field("on_progress", &self.on_progress.as_ref().map(|_| ".."))
             .field("file_name", &self.file_name)
+            .field("batch_cap", &self.batch_cap)
+            .field("requests_per_batch", &self.requests_per_batch)
             .finish()
     }
 }
@@ -54,10 +130,38 @@ impl BatchOptions {
         self
     }
 
-    /// The name of the uploaded input file (default `batch-input.jsonl`).
+    /// The name of the uploaded input file (default `batch-input.jsonl`;
+    /// with several jobs, `-1`, `-2`... before the extension).
     pub fn file_name(mut self, name: impl Into<String>) -> Self {
         self.file_name = Some(name.into());
         self
+    }
+
+    /// At most this many jobs of one call in flight (default 10, at least 1).
+    pub fn batch_cap(mut self, jobs: usize) -> Self {
+        self.batch_cap = Some(jobs.max(1));
+        self
+    }
+
+    /// At most this many requests per job (default and most
+    /// [`MAX_REQUESTS_PER_BATCH`], at least 1).
+    pub fn requests_per_batch(mut self, requests: usize) -> Self {
+        self.requests_per_batch = Some(requests.clamp(1, MAX_REQUESTS_PER_BATCH));
+        self
+    }
+
+    fn file_name_for(&self, part: usize, parts: usize) -> String {
+        let name = self
+            .file_name
+            .clone()
+            .unwrap_or_else(|| "batch-input.jsonl".to_owned());
+        if parts == 1 {
+            return name;
+        }
+        match name.rsplit_once('.') {
+            Some((stem, ext)) => format!("{stem}-{}.{ext}", part + 1),
+            None => format!("{name}-{}", part + 1),
+        }
     }
 }
 
@@ -91,29 +195,31 @@ impl std::error::Error for BatchLineError {}
 /// The result of one request of a batch.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct BatchOutcome {
+pub struct BatchOutcome<R = ChatResponse> {
     /// The request's `custom_id`.
     pub custom_id: String,
     /// Its response, or why there is none.
-    pub result: Result<ChatResponse, BatchLineError>,
+    pub result: Result<R, BatchLineError>,
 }
 
 /// The results of [`Together::run_batch`]: one outcome per request, in the
 /// order the requests were given; none is dropped.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct BatchResults {
-    /// The job, as last seen.
+pub struct BatchResults<R = ChatResponse> {
+    /// The job, as last seen (with several jobs, the one that ended last).
     pub job: BatchJob,
+    /// Every job of the call, as last seen, in the order of the requests.
+    pub jobs: Vec<BatchJob>,
     /// One outcome per request, in input order.
-    pub outcomes: Vec<BatchOutcome>,
+    pub outcomes: Vec<BatchOutcome<R>>,
     /// Output lines that could not be read or named an unknown `custom_id`.
     pub unmatched_lines: Vec<String>,
 }
 
-impl BatchResults {
+impl<R> BatchResults<R> {
     /// The outcome of the request `custom_id`.
-    pub fn get(&self, custom_id: &str) -> Option<&Result<ChatResponse, BatchLineError>> {
+    pub fn get(&self, custom_id: &str) -> Option<&Result<R, BatchLineError>> {
         self.outcomes
             .iter()
             .find(|o| o.custom_id == custom_id)
@@ -134,41 +240,136 @@ impl BatchResults {
     }
 }
 
+/// What one job left: itself, as last seen, and its output and error files.
+struct JobRun {
+    job: BatchJob,
+    files: Vec<bytes::Bytes>,
+}
+
 impl Together {
-    /// Runs chat requests as a batch job: builds the JSONL input (`{custom_id,
-    /// body}` per line), uploads it, creates the job, polls it (reporting
-    /// progress), downloads the output and error files, and returns one
-    /// outcome per request, matched by `custom_id`, in input order. A request
-    /// with no line in either file is reported as failed, never dropped.
+    /// Runs requests (chat, completions or embeddings) as batch jobs: builds
+    /// the JSONL input (`{custom_id, body}` per line), uploads it, creates
+    /// the job, polls it (reporting progress), downloads the output and error
+    /// files, and returns one outcome per request, matched by `custom_id`, in
+    /// input order. A request with no line in either file is reported as
+    /// failed, never dropped.
+    ///
+    /// Above [`MAX_REQUESTS_PER_BATCH`] requests (or
+    /// [`BatchOptions::requests_per_batch`]), the requests are split over
+    /// several jobs, at most [`BatchOptions::batch_cap`] (default 10) in
+    /// flight, and merged back. With several jobs, one that fails (its
+    /// upload, creation or polling, or it ends with no output) makes its
+    /// requests failed outcomes, so the other jobs' results are kept.
     ///
     /// # Errors
     ///
     /// `InvalidRequest` for no requests, or `custom_id`s that are empty,
-    /// longer than 64 characters or repeated; any [`Error`] of the upload,
-    /// create, poll or download calls; an `Api` error when the job ends
-    /// failed, expired or cancelled with no output at all.
-    pub async fn run_batch<I, S>(
+    /// longer than 64 characters or repeated; with a single job, any
+    /// [`Error`] of the upload, create, poll or download calls, and an `Api`
+    /// error when the job ends failed, expired or cancelled with no output
+    /// at all.
+    pub async fn run_batch<I, S, R>(
         &self,
         requests: I,
         options: BatchOptions,
-    ) -> Result<BatchResults, Error>
+    ) -> Result<BatchResults<R::Response>, Error>
     where
-        I: IntoIterator<Item = (S, ChatRequest)>,
+        I: IntoIterator<Item = (S, R)>,
         S: Into<String>,
+        R: BatchRequest,
     {
-        let requests: Vec<(String, ChatRequest)> =
+        let requests: Vec<(String, R)> =
             requests.into_iter().map(|(id, r)| (id.into(), r)).collect();
-        let input = jsonl(&requests)?;
-        let model = common_model(&requests);
-        let file_name = options
-            .file_name
-            .clone()
-            .unwrap_or_else(|| "batch-input.jsonl".to_owned());
+        check_ids(&requests)?;
+        let per_batch = options.requests_per_batch.unwrap_or(MAX_REQUESTS_PER_BATCH);
+        let cap = options.batch_cap.unwrap_or(DEFAULT_BATCH_CAP);
+        let parts: Vec<&[(String, R)]> = requests.chunks(per_batch).collect();
+        let count = parts.len();
+        let runs: Vec<(usize, Result<JobRun, Error>)> = stream::iter(parts.iter().enumerate())
+            .map(|(i, part)| {
+                let options = &options;
+                async move { (i, self.run_one_batch(part, options, i, count).await) }
+            })
+            .buffer_unordered(cap)
+            .collect()
+            .await;
+        let mut runs = runs;
+        runs.sort_by_key(|(i, _)| *i);
+        if count == 1 {
+            let run = runs
+                .pop()
+                .map(|(_, run)| run)
+                .ok_or_else(|| Error::invalid_request("a batch needs at least one request"))??;
+            let (outcomes, unmatched_lines) =
+                match_lines(&requests, run.files.iter().map(|b| &b[..]));
+            return Ok(BatchResults {
+                job: run.job.clone(),
+                jobs: vec![run.job],
+                outcomes,
+                unmatched_lines,
+            });
+        }
+        let mut jobs = Vec::new();
+        let mut files = Vec::new();
+        let mut failed: HashMap<&str, BatchLineError> = HashMap::new();
+        for ((_, run), part) in runs.into_iter().zip(&parts) {
+            match run {
+                Ok(run) => {
+                    jobs.push(run.job);
+                    files.extend(run.files);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "a batch job of the call failed");
+                    for (id, _) in part.iter() {
+                        failed.insert(
+                            id.as_str(),
+                            BatchLineError {
+                                status: error.status().map(|s| s.as_u16()),
+                                code: error.code().map(str::to_owned),
+                                message: format!("the batch job for this request failed: {error}"),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        let (mut outcomes, unmatched_lines) = match_lines(&requests, files.iter().map(|b| &b[..]));
+        for outcome in &mut outcomes {
+            if let Some(error) = failed.remove(outcome.custom_id.as_str()) {
+                outcome.result = Err(error);
+            }
+        }
+        let job = jobs
+            .iter()
+            .max_by_key(|j| j.completed_at.clone().unwrap_or_default().to_string())
+            .cloned()
+            .ok_or_else(|| Error::job_failed("every batch job of the call failed"))?;
+        Ok(BatchResults {
+            job,
+            jobs,
+            outcomes,
+            unmatched_lines,
+        })
+    }
+
+    /// One job: upload, create, poll to the end, download.
+    async fn run_one_batch<R: BatchRequest>(
+        &self,
+        requests: &[(String, R)],
+        options: &BatchOptions,
+        part: usize,
+        parts: usize,
+    ) -> Result<JobRun, Error> {
+        let input = jsonl(requests)?;
         let file = self
-            .upload_file(Upload::new(file_name, FilePurpose::BatchApi, input))
+            .upload_file(Upload::new(
+                options.file_name_for(part, parts),
+                FilePurpose::BatchApi,
+                input,
+            ))
             .await?;
-        let mut create = CreateBatchRequest::new("/v1/chat/completions", file.id);
-        create.model_id = model;
+        let mut create = CreateBatchRequest::new(R::ENDPOINT, file.id);
+        create.model_id = common_model(requests);
         let created = self.create_batch(create).await?;
         if let Some(warning) = &created.warning {
             tracing::info!(%warning, "batch created with a warning");
@@ -196,31 +397,24 @@ impl Together {
                     .unwrap_or_default()
             )));
         }
-        let mut lines = Vec::new();
+        let mut files = Vec::new();
         for file_id in [&job.output_file_id, &job.error_file_id]
             .into_iter()
             .flatten()
         {
-            let content = self.file_content(file_id).await?;
-            lines.push(content);
+            files.push(self.file_content(file_id).await?);
         }
-        let (outcomes, unmatched_lines) = match_lines(&requests, lines.iter().map(|b| &b[..]));
-        Ok(BatchResults {
-            job,
-            outcomes,
-            unmatched_lines,
-        })
+        Ok(JobRun { job, files })
     }
 }
 
-/// The JSONL input, after checking the `custom_id`s.
-fn jsonl(requests: &[(String, ChatRequest)]) -> Result<Vec<u8>, Error> {
+/// Checks the `custom_id`s of the whole call (unique across its jobs).
+fn check_ids<R>(requests: &[(String, R)]) -> Result<(), Error> {
     if requests.is_empty() {
         return Err(Error::invalid_request("a batch needs at least one request"));
     }
     let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for (custom_id, request) in requests {
+    for (custom_id, _) in requests {
         if custom_id.is_empty() || custom_id.chars().count() > MAX_CUSTOM_ID {
             return Err(Error::invalid_request(format!(
                 "a custom_id must have 1 to {MAX_CUSTOM_ID} characters: {custom_id:?}"
@@ -231,9 +425,16 @@ fn jsonl(requests: &[(String, ChatRequest)]) -> Result<Vec<u8>, Error> {
                 "the custom_id {custom_id:?} is used twice"
             )));
         }
-        let mut body = request.clone();
-        body.stream = None;
-        let line = json!({ "custom_id": custom_id, "body": body });
+    }
+    Ok(())
+}
+
+/// The JSONL input, after checking the `custom_id`s.
+fn jsonl<R: BatchRequest>(requests: &[(String, R)]) -> Result<Vec<u8>, Error> {
+    check_ids(requests)?;
+    let mut out = Vec::new();
+    for (custom_id, request) in requests {
+        let line = json!({ "custom_id": custom_id, "body": request.for_batch() });
         serde_json::to_writer(&mut out, &line)
             .map_err(|e| Error::invalid_request(format!("cannot encode a request: {e}")))?;
         out.push(b'\n');
@@ -241,12 +442,12 @@ fn jsonl(requests: &[(String, ChatRequest)]) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-fn common_model(requests: &[(String, ChatRequest)]) -> Option<String> {
-    let first = &requests.first()?.1.model;
+fn common_model<R: BatchRequest>(requests: &[(String, R)]) -> Option<String> {
+    let first = requests.first()?.1.model();
     requests
         .iter()
-        .all(|(_, r)| &r.model == first)
-        .then(|| first.clone())
+        .all(|(_, r)| r.model() == first)
+        .then(|| first.to_owned())
 }
 
 #[derive(Deserialize)]
@@ -267,11 +468,11 @@ struct LineResponse {
 }
 
 /// Matches output and error lines to the requests by `custom_id`.
-fn match_lines<'a>(
-    requests: &[(String, ChatRequest)],
+fn match_lines<'a, R, T: DeserializeOwned>(
+    requests: &[(String, R)],
     files: impl Iterator<Item = &'a [u8]>,
-) -> (Vec<BatchOutcome>, Vec<String>) {
-    let mut found: HashMap<&str, Result<ChatResponse, BatchLineError>> = HashMap::new();
+) -> (Vec<BatchOutcome<T>>, Vec<String>) {
+    let mut found: HashMap<&str, Result<T, BatchLineError>> = HashMap::new();
     let ids: HashSet<&str> = requests.iter().map(|(id, _)| id.as_str()).collect();
     let mut unmatched_lines = Vec::new();
     for file in files {
@@ -315,7 +516,7 @@ fn match_lines<'a>(
     (outcomes, unmatched_lines)
 }
 
-fn outcome_of(line: Line) -> Result<ChatResponse, BatchLineError> {
+fn outcome_of<T: DeserializeOwned>(line: Line) -> Result<T, BatchLineError> {
     if let Some(error) = line.error.filter(|e| !e.is_null()) {
         return Err(line_error(None, &error));
     }
@@ -377,7 +578,7 @@ mod tests {
 
     #[test]
     fn custom_ids_are_checked() {
-        assert!(jsonl(&[]).is_err());
+        assert!(jsonl::<ChatRequest>(&[]).is_err());
         let mut dup = requests(2);
         dup[1].0 = "req-0".into();
         assert!(jsonl(&dup).unwrap_err().to_string().contains("twice"));
@@ -401,8 +602,10 @@ not json
             br#"{"custom_id":"req-1","error":{"message":"too long","code":"context_length"}}"#;
         let (outcomes, unmatched_lines) =
             match_lines(&requests(4), [&output[..], &errors[..]].into_iter());
-        let results = BatchResults {
-            job: serde_json::from_str(r#"{"id":"b","status":"COMPLETED"}"#).unwrap(),
+        let job: BatchJob = serde_json::from_str(r#"{"id":"b","status":"COMPLETED"}"#).unwrap();
+        let results: BatchResults = BatchResults {
+            job: job.clone(),
+            jobs: vec![job],
             outcomes,
             unmatched_lines,
         };

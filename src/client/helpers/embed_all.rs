@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use futures_util::StreamExt;
 
-use crate::client::types::{EmbeddingInput, EmbeddingRequest};
+use crate::client::types::EmbeddingRequest;
 use crate::client::{Error, Together};
 
 /// A request of [`Together::embed_all`] that failed for good.
@@ -99,10 +99,7 @@ impl Together {
         let size = self.inner.config.embed_batch_size;
         let requests = texts.chunks(size).enumerate().map(|(i, chunk)| {
             let start = i * size;
-            let request = EmbeddingRequest {
-                model: model.clone(),
-                input: EmbeddingInput::Many(chunk.iter().map(|t| t.as_ref().to_owned()).collect()),
-            };
+            let request = EmbeddingRequest::many(model.clone(), chunk);
             let inputs = start..start + chunk.len();
             let client = self.clone();
             async move {

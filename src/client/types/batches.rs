@@ -1,7 +1,7 @@
 //! `/batches`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::lenient::null_as_default;
 
@@ -63,6 +63,12 @@ pub struct CreateBatchRequest {
     /// The model, when all lines use one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_id: Option<String>,
+    /// The job's priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// Any other field of the API, sent as is.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl CreateBatchRequest {
@@ -73,12 +79,26 @@ impl CreateBatchRequest {
             input_file_id: input_file_id.into(),
             completion_window: None,
             model_id: None,
+            priority: None,
+            extra: Map::new(),
         }
     }
 
     /// Names the model all lines use.
     pub fn model_id(mut self, model: impl Into<String>) -> Self {
         self.model_id = Some(model.into());
+        self
+    }
+
+    /// Sets `priority`.
+    pub fn priority(mut self, priority: i64) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Sets any other field of the API.
+    pub fn extra(mut self, field: impl Into<String>, value: Value) -> Self {
+        self.extra.insert(field.into(), value);
         self
     }
 }
@@ -92,6 +112,9 @@ pub struct CreateBatchResponse {
     /// A warning from the server, if any.
     #[serde(default)]
     pub warning: Option<String>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A batch job.
@@ -131,6 +154,18 @@ pub struct BatchJob {
     /// When it completed, as sent.
     #[serde(default)]
     pub completed_at: Option<Value>,
+    /// The owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Size of the input file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size_bytes: Option<u64>,
+    /// When the job expires (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_deadline: Option<String>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 fn unknown_status() -> BatchStatus {

@@ -26,31 +26,130 @@ lenient_enum! {
 ///
 /// `content` is a `String`: Together may send `null` (for example beside
 /// `tool_calls`), which reads as an empty string, so `message.content` can be
-/// used directly.
+/// used directly. A user message may instead carry an array of parts (text,
+/// images, video, audio): those are in `parts`, and `content` then holds
+/// the text parts joined, so reading the text works either way. When `parts`
+/// is not empty it is what is sent as `content`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "WireMessage", into = "WireMessage")]
 #[non_exhaustive]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
     /// The text (empty when the server sent `null`).
-    #[serde(default, deserialize_with = "null_as_default")]
     pub content: String,
+    /// The content parts of a multimodal user message; empty for plain text.
+    pub parts: Vec<ContentPart>,
     /// An optional name for the author.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Tool calls the model made.
+    pub tool_calls: Vec<ToolCall>,
+    /// For a `tool` message, the call it answers.
+    pub tool_call_id: Option<String>,
+    /// Reasoning text of reasoning models (the spec's `reasoning`), when sent.
+    pub reasoning: Option<String>,
+    /// Reasoning text under the name some servers and SDKs use
+    /// (`reasoning_content`), when sent.
+    pub reasoning_content: Option<String>,
+    /// The deprecated single function call (`{"name", "arguments"}`), when sent.
+    pub function_call: Option<Value>,
+    /// Fields this crate does not type, sent and kept as they are.
+    pub extra: Map<String, Value>,
+}
+
+/// The message as it is on the wire: `content` is a string, `null`, or an
+/// array of parts.
+#[derive(Serialize, Deserialize)]
+struct WireMessage {
+    role: Role,
+    #[serde(default)]
+    content: Option<WireContent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     #[serde(
         default,
         deserialize_with = "null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
-    pub tool_calls: Vec<ToolCall>,
-    /// For a `tool` message, the call it answers.
+    tool_calls: Vec<ToolCall>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_call_id: Option<String>,
-    /// Reasoning text of reasoning models, when sent.
+    tool_call_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reasoning: Option<String>,
+    reasoning: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    function_call: Option<Value>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum WireContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+impl From<WireMessage> for Message {
+    fn from(wire: WireMessage) -> Self {
+        let (content, parts) = match wire.content {
+            None => (String::new(), Vec::new()),
+            Some(WireContent::Text(text)) => (text, Vec::new()),
+            Some(WireContent::Parts(parts)) => {
+                let text = parts
+                    .iter()
+                    .filter_map(|part| match part {
+                        ContentPart::Text { text } => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                (text, parts)
+            }
+        };
+        Message {
+            role: wire.role,
+            content,
+            parts,
+            name: wire.name,
+            tool_calls: wire.tool_calls,
+            tool_call_id: wire.tool_call_id,
+            reasoning: wire.reasoning,
+            reasoning_content: wire.reasoning_content,
+            function_call: wire.function_call,
+            extra: wire.extra,
+        }
+    }
+}
+
+impl From<Message> for WireMessage {
+    fn from(message: Message) -> Self {
+        let content = if message.parts.is_empty() {
+            WireContent::Text(message.content)
+        } else {
+            WireContent::Parts(message.parts)
+        };
+        WireMessage {
+            role: message.role,
+            content: Some(content),
+            name: message.name,
+            tool_calls: message.tool_calls,
+            tool_call_id: message.tool_call_id,
+            reasoning: message.reasoning,
+            reasoning_content: message.reasoning_content,
+            function_call: message.function_call,
+            extra: message.extra,
+        }
+    }
+}
+
+impl Default for Message {
+    /// An empty assistant message: what a choice reads as when the server
+    /// leaves `message` out (the spec makes it optional).
+    fn default() -> Self {
+        Message::new(Role::Assistant, "")
+    }
 }
 
 impl Message {
@@ -59,10 +158,14 @@ impl Message {
         Message {
             role,
             content: content.into(),
+            parts: Vec::new(),
             name: None,
             tool_calls: Vec::new(),
             tool_call_id: None,
             reasoning: None,
+            reasoning_content: None,
+            function_call: None,
+            extra: Map::new(),
         }
     }
 
@@ -74,6 +177,33 @@ impl Message {
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
         Message::new(Role::User, content)
+    }
+
+    /// A user message made of parts (text, images, video, audio).
+    ///
+    /// ```
+    /// use tower_together::types::{ContentPart, Message};
+    ///
+    /// let message = Message::user_parts(vec![
+    ///     ContentPart::text("What is in this picture?"),
+    ///     ContentPart::image_url("https://example.com/cat.png"),
+    /// ]);
+    /// let json = serde_json::to_value(&message).unwrap();
+    /// assert_eq!(json["content"][1]["image_url"]["url"], "https://example.com/cat.png");
+    /// assert_eq!(message.content, "What is in this picture?");
+    /// ```
+    pub fn user_parts(parts: Vec<ContentPart>) -> Self {
+        Message::from(WireMessage {
+            role: Role::User,
+            content: Some(WireContent::Parts(parts)),
+            name: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            reasoning: None,
+            reasoning_content: None,
+            function_call: None,
+            extra: Map::new(),
+        })
     }
 
     /// An assistant message.
@@ -89,10 +219,102 @@ impl Message {
     }
 }
 
+/// A URL, as the image, video and audio parts carry it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MediaUrl {
+    /// The URL (or a `data:` URL).
+    pub url: String,
+}
+
+/// Base64 audio inline in a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InputAudio {
+    /// The audio, base64.
+    pub data: String,
+    /// Its format (`wav`).
+    pub format: String,
+}
+
+/// One part of a multimodal user message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ContentPart {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image by URL.
+    ImageUrl {
+        /// Where it is.
+        image_url: MediaUrl,
+    },
+    /// A video by URL.
+    VideoUrl {
+        /// Where it is.
+        video_url: MediaUrl,
+    },
+    /// Audio by URL.
+    AudioUrl {
+        /// Where it is.
+        audio_url: MediaUrl,
+    },
+    /// Audio inline.
+    InputAudio {
+        /// The audio.
+        input_audio: InputAudio,
+    },
+}
+
+impl ContentPart {
+    /// A text part.
+    pub fn text(text: impl Into<String>) -> Self {
+        ContentPart::Text { text: text.into() }
+    }
+
+    /// An image part.
+    pub fn image_url(url: impl Into<String>) -> Self {
+        ContentPart::ImageUrl {
+            image_url: MediaUrl { url: url.into() },
+        }
+    }
+
+    /// A video part.
+    pub fn video_url(url: impl Into<String>) -> Self {
+        ContentPart::VideoUrl {
+            video_url: MediaUrl { url: url.into() },
+        }
+    }
+
+    /// An audio part, by URL.
+    pub fn audio_url(url: impl Into<String>) -> Self {
+        ContentPart::AudioUrl {
+            audio_url: MediaUrl { url: url.into() },
+        }
+    }
+
+    /// An inline audio part: base64 `data` in `format` (`wav`).
+    pub fn input_audio(data: impl Into<String>, format: impl Into<String>) -> Self {
+        ContentPart::InputAudio {
+            input_audio: InputAudio {
+                data: data.into(),
+                format: format.into(),
+            },
+        }
+    }
+}
+
 /// A tool call made by the model, kept as sent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ToolCall {
+    /// Its position among the message's calls; in a stream, which call a
+    /// fragment belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
     /// The call id.
     #[serde(default, deserialize_with = "null_as_default")]
     pub id: String,
@@ -102,6 +324,46 @@ pub struct ToolCall {
     /// The function name and arguments (`{"name", "arguments"}`).
     #[serde(default)]
     pub function: Value,
+}
+
+/// Log probabilities of generated (or echoed) tokens.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Logprobs {
+    /// The token ids.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub token_ids: Vec<f64>,
+    /// The tokens.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tokens: Vec<String>,
+    /// Each token's log probability.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub token_logprobs: Vec<Option<f64>>,
+    /// The most likely alternatives, kept as sent (the spec says a map of
+    /// token to log probability; servers also send one map per token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<Value>,
+}
+
+/// One part of an echoed prompt (`echo: true`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PromptPart {
+    /// The prompt text.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub text: String,
+    /// Its log probabilities, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Logprobs>,
+}
+
+/// A warning the server attached to an answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Warning {
+    /// What it says.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub message: String,
 }
 
 /// A chat completion request.
@@ -209,6 +471,22 @@ pub struct ChatResponse {
     /// Token counts, when sent.
     #[serde(default)]
     pub usage: Option<Usage>,
+    /// `chat.completion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The echoed prompt, with `echo: true`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub prompt: Vec<PromptPart>,
+    /// Warnings about the request.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub warnings: Vec<Warning>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// One choice of a chat completion.
@@ -218,11 +496,29 @@ pub struct ChatChoice {
     /// Its position.
     #[serde(default, deserialize_with = "null_as_default")]
     pub index: u32,
-    /// The generated message.
+    /// The generated message. The spec makes it optional: when the server
+    /// leaves it out (or sends `null`) it reads as an empty assistant message,
+    /// so `message.content` is always there to read.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub message: Message,
     /// Why generation stopped.
     #[serde(default)]
     pub finish_reason: Option<FinishReason>,
+    /// Log probabilities, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Logprobs>,
+    /// The most likely alternatives, kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<Value>,
+    /// The seed the answer was sampled with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The raw generated text, when the server sends it beside `message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// One chunk of a streamed chat completion.
@@ -244,6 +540,22 @@ pub struct ChatChunk {
     /// Token counts, usually on the last chunk only.
     #[serde(default)]
     pub usage: Option<Usage>,
+    /// `chat.completion.chunk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The backend configuration, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+    /// Warnings about the request.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub warnings: Vec<Warning>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The increment of one choice in a chunk.
@@ -259,6 +571,19 @@ pub struct ChatChunkChoice {
     /// Set on the choice's last chunk.
     #[serde(default)]
     pub finish_reason: Option<FinishReason>,
+    /// The new token's log probability, when asked for (the spec says a
+    /// number; kept as sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Value>,
+    /// The most likely alternatives, kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<Value>,
+    /// The seed, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// New text of a streamed message.
@@ -274,7 +599,23 @@ pub struct Delta {
     /// New reasoning text, for reasoning models.
     #[serde(default)]
     pub reasoning: Option<String>,
-    /// Tool call fragments, kept as sent.
-    #[serde(default)]
-    pub tool_calls: Option<Value>,
+    /// New reasoning text under the other name servers use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// Tool call fragments; `index` says which call each belongs to.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub tool_calls: Vec<ToolCall>,
+    /// The deprecated function call fragment, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_call: Option<Value>,
+    /// The new token's id, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<u64>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }

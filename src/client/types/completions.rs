@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::chat::{Delta, Logprobs, PromptPart};
 use super::common::{FinishReason, Usage};
 use super::lenient::null_as_default;
 
@@ -99,6 +100,15 @@ pub struct CompletionResponse {
     /// Token counts, when sent.
     #[serde(default)]
     pub usage: Option<Usage>,
+    /// `text.completion`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The echoed prompt, with `echo: true`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub prompt: Vec<PromptPart>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// One choice of a completion.
@@ -114,10 +124,36 @@ pub struct CompletionChoice {
     /// Why generation stopped.
     #[serde(default)]
     pub finish_reason: Option<FinishReason>,
+    /// The seed the answer was sampled with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Log probabilities, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<Logprobs>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// One chunk of a streamed completion.
+///
+/// The spec puts `finish_reason` (and the new `token`) at the chunk's top
+/// level; the OpenAI shape puts it in `choices[i]`. Both are filled: a
+/// top-level reason is copied into every choice that has none, so either
+/// place reads the same.
+///
+/// ```
+/// use tower_together::types::{CompletionChunk, FinishReason};
+///
+/// let chunk: CompletionChunk = serde_json::from_str(
+///     r#"{"id":"c","token":{"id":2,"text":"","logprob":0,"special":true},
+///         "choices":[{"index":0,"text":""}],"usage":null,"finish_reason":"eos"}"#,
+/// ).unwrap();
+/// assert_eq!(chunk.finish_reason, Some(FinishReason::Eos));
+/// assert_eq!(chunk.choices[0].finish_reason, Some(FinishReason::Eos));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 #[non_exhaustive]
 pub struct CompletionChunk {
     /// The completion id.
@@ -132,6 +168,65 @@ pub struct CompletionChunk {
     /// Token counts, usually on the last chunk only.
     #[serde(default)]
     pub usage: Option<Usage>,
+    /// Why generation stopped, where the spec puts it (also copied into the
+    /// choices).
+    #[serde(default)]
+    pub finish_reason: Option<FinishReason>,
+    /// The new token, where the spec puts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<CompletionToken>,
+    /// Unix time of creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<u64>,
+    /// `completion.chunk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The seed, when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for CompletionChunk {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut chunk = CompletionChunk::deserialize(deserializer)?;
+        if let Some(reason) = &chunk.finish_reason {
+            for choice in chunk
+                .choices
+                .iter_mut()
+                .filter(|c| c.finish_reason.is_none())
+            {
+                choice.finish_reason = Some(reason.clone());
+            }
+        }
+        Ok(chunk)
+    }
+}
+
+impl Serialize for CompletionChunk {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        CompletionChunk::serialize(self, serializer)
+    }
+}
+
+/// A generated token, as a completion chunk carries it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CompletionToken {
+    /// The token id.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub id: i64,
+    /// Its text.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub text: String,
+    /// Its log probability.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub logprob: f64,
+    /// Whether it is a special token (end of sequence...).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub special: bool,
 }
 
 /// The increment of one choice in a completion chunk.
@@ -144,7 +239,13 @@ pub struct CompletionChunkChoice {
     /// The new text.
     #[serde(default, deserialize_with = "null_as_default")]
     pub text: String,
-    /// Set on the choice's last chunk.
+    /// Set on the choice's last chunk (or copied from the chunk's own).
     #[serde(default)]
     pub finish_reason: Option<FinishReason>,
+    /// The increment in chat form, when the server sends one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<Delta>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }

@@ -1,6 +1,7 @@
 //! `POST /embeddings`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::lenient::null_as_default;
 
@@ -37,6 +38,9 @@ pub struct EmbeddingRequest {
     pub model: String,
     /// The text or texts.
     pub input: EmbeddingInput,
+    /// Any other field of the API, sent as is.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl EmbeddingRequest {
@@ -45,6 +49,7 @@ impl EmbeddingRequest {
         EmbeddingRequest {
             model: model.into(),
             input: EmbeddingInput::One(input.into()),
+            extra: Map::new(),
         }
     }
 
@@ -53,7 +58,14 @@ impl EmbeddingRequest {
         EmbeddingRequest {
             model: model.into(),
             input: EmbeddingInput::Many(inputs.iter().map(|s| s.as_ref().to_owned()).collect()),
+            extra: Map::new(),
         }
+    }
+
+    /// Sets any other field of the API.
+    pub fn extra(mut self, field: impl Into<String>, value: Value) -> Self {
+        self.extra.insert(field.into(), value);
+        self
     }
 }
 
@@ -67,6 +79,9 @@ pub struct EmbeddingResponse {
     /// The embeddings. Use each one's `index`: the API does not promise order.
     #[serde(default, deserialize_with = "null_as_default")]
     pub data: Vec<Embedding>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// The embedding of one input.
@@ -79,4 +94,7 @@ pub struct Embedding {
     /// The vector.
     #[serde(default, deserialize_with = "null_as_default")]
     pub embedding: Vec<f32>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }

@@ -1,6 +1,7 @@
 //! `/files`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::lenient::null_as_default;
 
@@ -15,6 +16,12 @@ lenient_enum! {
         BatchGenerated => "batch-generated",
         /// Evaluation data.
         Eval => "eval",
+        /// Evaluation samples.
+        EvalSample => "eval-sample",
+        /// Evaluation output.
+        EvalOutput => "eval-output",
+        /// Evaluation summary.
+        EvalSummary => "eval-summary",
     }
 }
 
@@ -38,14 +45,21 @@ pub struct FileObject {
     #[serde(default)]
     pub created_at: Option<u64>,
     /// `jsonl`, `csv` or `parquet` (Together capitalises this key).
-    #[serde(rename = "FileType", alias = "file_type", alias = "type", default)]
+    #[serde(rename = "FileType", default)]
     pub file_type: Option<String>,
     /// Whether Together has processed it.
-    #[serde(rename = "Processed", alias = "processed", default)]
+    #[serde(rename = "Processed", default)]
     pub processed: Option<bool>,
     /// Number of lines, when known.
-    #[serde(rename = "LineCount", alias = "line_count", default)]
+    #[serde(rename = "LineCount", default, skip_serializing_if = "Option::is_none")]
     pub line_count: Option<u64>,
+    /// `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// Fields this crate does not type, kept as sent (one key per spelling:
+    /// only the spec's `FileType` and `Processed` fill the typed fields).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// A list of files.
@@ -67,4 +81,7 @@ pub struct FileDeleted {
     /// Whether it was deleted.
     #[serde(default, deserialize_with = "null_as_default")]
     pub deleted: bool,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }

@@ -103,6 +103,9 @@ pub struct ImageResponse {
     /// The images.
     #[serde(default, deserialize_with = "null_as_default")]
     pub data: Vec<ImageData>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// One generated image: a URL or base64 data, whichever was asked for.
@@ -121,4 +124,7 @@ pub struct ImageData {
     /// The image, base64, for `"b64_json"`.
     #[serde(default)]
     pub b64_json: Option<String>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }

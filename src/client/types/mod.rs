@@ -29,6 +29,7 @@
 
 #[macro_use]
 mod lenient;
+mod audio;
 mod batches;
 mod chat;
 mod common;
@@ -39,21 +40,26 @@ mod fine_tunes;
 mod images;
 mod models;
 mod rerank;
+mod videos;
 
+pub use audio::{AudioFile, SpeechRequest, Transcription, TranscriptionRequest};
 pub use batches::{BatchJob, BatchStatus, CreateBatchRequest, CreateBatchResponse};
 pub use chat::{
-    ChatChoice, ChatChunk, ChatChunkChoice, ChatRequest, ChatResponse, Delta, Message, Role,
-    ToolCall,
+    ChatChoice, ChatChunk, ChatChunkChoice, ChatRequest, ChatResponse, ContentPart, Delta,
+    InputAudio, Logprobs, MediaUrl, Message, PromptPart, Role, ToolCall, Warning,
 };
 pub use common::{FinishReason, Usage};
 pub use completions::{
-    CompletionChoice, CompletionChunk, CompletionChunkChoice, CompletionRequest, CompletionResponse,
+    CompletionChoice, CompletionChunk, CompletionChunkChoice, CompletionRequest,
+    CompletionResponse, CompletionToken,
 };
 pub use embeddings::{Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse};
 pub use files::{FileDeleted, FileList, FileObject, FilePurpose};
 pub use fine_tunes::{
-    FineTune, FineTuneEvent, FineTuneEventList, FineTuneList, FineTuneRequest, FineTuneStatus,
+    FineTune, FineTuneCheckpoint, FineTuneCheckpointList, FineTuneDeleted, FineTuneEvent,
+    FineTuneEventList, FineTuneList, FineTuneRequest, FineTuneStatus, TrainingType,
 };
 pub use images::{ImageData, ImageRequest, ImageResponse};
 pub use models::{ModelInfo, ModelType};
 pub use rerank::{RerankRequest, RerankResponse, RerankResult};
+pub use videos::{VideoJob, VideoOutputs, VideoRequest, VideoStatus};

@@ -1,7 +1,7 @@
 //! `GET /models`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::lenient::null_as_default;
 
@@ -51,4 +51,7 @@ pub struct ModelInfo {
     /// Prices, kept as sent.
     #[serde(default)]
     pub pricing: Option<Value>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }

@@ -1,7 +1,7 @@
 //! `POST /rerank`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::common::Usage;
 use super::lenient::null_as_default;
@@ -22,6 +22,12 @@ pub struct RerankRequest {
     /// Whether to echo the documents in the results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_documents: Option<bool>,
+    /// For object documents: the fields to rank on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rank_fields: Vec<String>,
+    /// Any other field of the API, sent as is.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl RerankRequest {
@@ -40,7 +46,33 @@ impl RerankRequest {
                 .collect(),
             top_n: None,
             return_documents: None,
+            rank_fields: Vec::new(),
+            extra: Map::new(),
         }
+    }
+
+    /// Ranks object documents (see [`RerankRequest::objects`]) on these fields.
+    pub fn rank_fields<S: AsRef<str>>(mut self, fields: &[S]) -> Self {
+        self.rank_fields = fields.iter().map(|f| f.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// A request over object documents (`{"title": .., "text": ..}`...), to
+    /// rank on the fields [`RerankRequest::rank_fields`] names.
+    pub fn objects(
+        model: impl Into<String>,
+        query: impl Into<String>,
+        documents: Vec<Map<String, Value>>,
+    ) -> Self {
+        let mut request = RerankRequest::new::<&str>(model, query, &[]);
+        request.documents = documents.into_iter().map(Value::Object).collect();
+        request
+    }
+
+    /// Sets any other field of the API.
+    pub fn extra(mut self, field: impl Into<String>, value: Value) -> Self {
+        self.extra.insert(field.into(), value);
+        self
     }
 
     /// Returns only the best `top_n`.
@@ -72,6 +104,12 @@ pub struct RerankResponse {
     /// Token counts, when sent.
     #[serde(default)]
     pub usage: Option<Usage>,
+    /// `rerank`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// One ranked document.
@@ -87,4 +125,7 @@ pub struct RerankResult {
     /// The document, when asked for.
     #[serde(default)]
     pub document: Option<Value>,
+    /// Fields this crate does not type, kept as sent.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }

@@ -15,32 +15,18 @@ use tokio::time::Instant;
 
 use super::chat::ChatRequest;
 use super::completions::CompletionRequest;
+use super::embeddings::EmbeddingRequest;
 use super::{optional_str, required_str, serve_model, Reply};
 use crate::sim::errors::ApiError;
 use crate::sim::models::ModelKind;
+use crate::sim::records::BatchJob;
 use crate::sim::state::State;
 use crate::sim::text::rfc3339;
 
-const ENDPOINTS: &[&str] = &["/v1/chat/completions", "/v1/completions"];
+const ENDPOINTS: &[&str] = &["/v1/chat/completions", "/v1/completions", "/v1/embeddings"];
 
 /// The longest `custom_id` Together accepts.
 const MAX_CUSTOM_ID: usize = 64;
-
-/// One batch job.
-#[derive(Clone, Debug)]
-pub(crate) struct BatchJob {
-    id: String,
-    input_file_id: String,
-    input: Bytes,
-    endpoint: String,
-    model_id: Option<String>,
-    created: Instant,
-    validating: Duration,
-    running: Duration,
-    cancelled: Option<Instant>,
-    output_file_id: Option<String>,
-    error_file_id: Option<String>,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -92,11 +78,11 @@ impl BatchJob {
             Phase::Cancelled => "CANCELLED",
         };
         let completed_at = match phase {
-            Phase::Completed => json!(rfc3339(state.wall(self.done_at()))),
-            Phase::Cancelled => json!(rfc3339(state.wall(self.cancelled.unwrap_or(now)))),
-            _ => Value::Null,
+            Phase::Completed => Some(rfc3339(state.wall(self.done_at()))),
+            Phase::Cancelled => Some(rfc3339(state.wall(self.cancelled.unwrap_or(now)))),
+            _ => None,
         };
-        json!({
+        let mut job = json!({
             "id": self.id,
             "user_id": "sim-user",
             "input_file_id": self.input_file_id,
@@ -106,12 +92,20 @@ impl BatchJob {
             "created_at": rfc3339(state.wall(self.created)),
             "endpoint": self.endpoint,
             "progress": self.progress(now),
-            "model_id": self.model_id,
-            "output_file_id": self.output_file_id,
-            "error_file_id": self.error_file_id,
-            "error": null,
-            "completed_at": completed_at,
-        })
+        });
+        // The spec types these as strings with no `null`: left out until set.
+        // (`error` is never set: a failed line goes to the error file.)
+        for (key, value) in [
+            ("model_id", self.model_id.clone()),
+            ("output_file_id", self.output_file_id.clone()),
+            ("error_file_id", self.error_file_id.clone()),
+            ("completed_at", completed_at),
+        ] {
+            if let Some(value) = value {
+                job[key] = json!(value);
+            }
+        }
+        job
     }
 }
 
@@ -138,6 +132,15 @@ pub(crate) fn create(
         ));
     }
     optional_str(map, "completion_window")?;
+    if map
+        .get("priority")
+        .is_some_and(|p| !(p.is_i64() || p.is_u64()))
+    {
+        return Err(ApiError::invalid_field(
+            "priority",
+            "`priority` must be an integer",
+        ));
+    }
     let model_id = optional_str(map, "model_id")?.map(str::to_owned);
     let input = state
         .file(&input_file_id)
@@ -306,6 +309,11 @@ fn answer(
             &[ModelKind::Chat, ModelKind::Language],
         )?;
         return Ok(request.body(state, at));
+    }
+    if endpoint == "/v1/embeddings" {
+        let request = EmbeddingRequest::parse(body)?;
+        serve_model(&state.config, &request.model, &[ModelKind::Embedding])?;
+        return Ok(request.body(state.config.embedding_dimension));
     }
     let request = ChatRequest::parse(body)?;
     let context = serve_model(&state.config, &request.model, &[ModelKind::Chat])?.context_length;

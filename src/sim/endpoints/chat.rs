@@ -2,13 +2,11 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{check_numbers, optional_bool, optional_u64, required_str, Reply};
+use super::{chat_schema, check_numbers, optional_bool, optional_u64, required_str, Reply};
 use crate::sim::errors::ApiError;
 use crate::sim::state::State;
 use crate::sim::text::{count_tokens, reply_for, unix_seconds};
 use tokio::time::Instant;
-
-const ROLES: &[&str] = &["system", "user", "assistant", "tool", "function"];
 
 /// A parsed chat request.
 #[derive(Debug)]
@@ -48,29 +46,14 @@ impl ChatRequest {
         let mut prompt = String::new();
         let mut prompt_tokens = 0;
         for (i, message) in messages.iter().enumerate() {
-            let field = format!("messages[{i}]");
-            let message = message.as_object().ok_or_else(|| {
-                ApiError::invalid_field(&field, format!("`{field}` must be an object"))
-            })?;
-            let role =
-                required_str(message, "role").map_err(|e| e.param(format!("{field}.role")))?;
-            if !ROLES.contains(&role) {
-                return Err(ApiError::invalid_field(
-                    format!("{field}.role"),
-                    format!("`{field}.role` must be one of {}", ROLES.join(", ")),
-                ));
-            }
-            let content = content_text(message.get("content")).ok_or_else(|| {
-                ApiError::invalid_field(
-                    format!("{field}.content"),
-                    format!("`{field}.content` must be a string or an array of content parts"),
-                )
-            })?;
+            let content = chat_schema::message_text(message, &format!("messages[{i}]"))?;
             prompt_tokens += count_tokens(&content);
-            if role == "user" {
+            if message.get("role").and_then(Value::as_str) == Some("user") {
                 prompt = content;
             }
         }
+        chat_schema::tools(map)?;
+        chat_schema::response_format(map)?;
         let max_tokens = optional_u64(map, "max_tokens")?;
         let stream = optional_bool(map, "stream")?.unwrap_or(false);
         let n = optional_u64(map, "n")?.unwrap_or(1);
@@ -194,11 +177,8 @@ impl ChatRequest {
                 } else {
                     format!(" {word}")
                 };
-                let delta = if i == 0 {
-                    json!({ "role": "assistant", "content": content })
-                } else {
-                    json!({ "content": content })
-                };
+                // The spec requires `delta.role` on every chunk, not only the first.
+                let delta = json!({ "role": "assistant", "content": content });
                 events.push(chunk(index, delta, Value::Null, Value::Null));
             }
         }
@@ -211,28 +191,13 @@ impl ChatRequest {
                 Value::Null
             };
             let finish = if cut { "length" } else { "stop" };
-            events.push(chunk(index, json!({ "content": "" }), json!(finish), usage));
+            events.push(chunk(
+                index,
+                json!({ "role": "assistant", "content": "" }),
+                json!(finish),
+                usage,
+            ));
         }
         events
-    }
-}
-
-/// The text of a message's content: a string, or the `text` parts of an
-/// array of content parts; `null` is empty (assistant tool calls).
-fn content_text(content: Option<&Value>) -> Option<String> {
-    match content {
-        None | Some(Value::Null) => Some(String::new()),
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Array(parts)) => {
-            let mut text = Vec::new();
-            for part in parts {
-                let part = part.as_object()?;
-                if let Some(t) = part.get("text") {
-                    text.push(t.as_str()?);
-                }
-            }
-            Some(text.join(" "))
-        }
-        Some(_) => None,
     }
 }

@@ -89,7 +89,9 @@ impl CompletionRequest {
             "created": unix_seconds(state.wall(now)),
             "model": self.model,
             "prompt": [],
-            "choices": [{ "index": 0, "text": text, "finish_reason": if cut { "length" } else { "stop" }, "logprobs": null, "seed": seed }],
+            // The spec's choice has no `index`, and `logprobs` is an object
+            // or absent (never `null`): absent, as no logprobs were asked for.
+            "choices": [{ "text": text, "finish_reason": if cut { "length" } else { "stop" }, "seed": seed }],
             "usage": self.usage(&text),
         })
     }
@@ -106,14 +108,18 @@ impl CompletionRequest {
             .iter()
             .enumerate()
             .map(|(i, word)| {
-                let piece = if i == 0 { (*word).to_owned() } else { format!(" {word}") };
+                let piece = if i == 0 {
+                    (*word).to_owned()
+                } else {
+                    format!(" {word}")
+                };
                 json!({
                     "id": id,
                     "object": "completion.chunk",
                     "created": created,
                     "model": self.model,
                     "token": { "id": i, "text": piece, "logprob": 0, "special": false },
-                    "choices": [{ "index": 0, "text": piece, "finish_reason": null, "logprobs": null }],
+                    "choices": [{ "index": 0, "text": piece }],
                     "finish_reason": null,
                     "usage": null,
                 })
@@ -125,7 +131,9 @@ impl CompletionRequest {
             "created": created,
             "model": self.model,
             "token": { "id": words.len(), "text": "", "logprob": 0, "special": true },
-            "choices": [{ "index": 0, "text": "", "finish_reason": finish, "logprobs": null, "seed": seed }],
+            // `finish_reason` and `seed` sit at the chunk's top level, where
+            // the spec puts them, and only there.
+            "choices": [{ "index": 0, "text": "" }],
             "finish_reason": finish,
             "seed": seed,
             "usage": self.usage(&text),

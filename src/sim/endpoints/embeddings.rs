@@ -42,6 +42,11 @@ impl EmbeddingRequest {
 
     /// One vector per input, in input order, from [`embedding_for`].
     pub(crate) fn answer(&self, dimension: usize) -> Reply {
+        Reply::ok(&self.body(dimension))
+    }
+
+    /// The whole answer (also a batch line's body).
+    pub(crate) fn body(&self, dimension: usize) -> Value {
         let data: Vec<Value> = self
             .inputs
             .iter()
@@ -54,6 +59,6 @@ impl EmbeddingRequest {
                 })
             })
             .collect();
-        Reply::ok(&json!({ "object": "list", "model": self.model, "data": data }))
+        json!({ "object": "list", "model": self.model, "data": data })
     }
 }

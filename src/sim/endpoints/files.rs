@@ -1,6 +1,9 @@
-//! Files: the signed-URL upload flow the SDKs use (`POST /v1/files` answers
-//! 302 with `Location` and `X-Together-File-Id`, then the bytes are `PUT` to
-//! `Location`), and list, get, content and delete.
+//! Files: the spec's upload (`POST /v1/files/upload`, one multipart form),
+//! what Together's SDKs send to `POST /v1/files` (a multipart form with the
+//! file, answered like the spec's upload; or the fields alone, answered 302
+//! with `Location` and `X-Together-File-Id` for a `PUT` of the bytes, a flow
+//! the spec does not describe but the SDKs use), and list, get, content and
+//! delete.
 
 use std::time::SystemTime;
 
@@ -11,6 +14,7 @@ use serde_json::{json, Map, Value};
 use super::Reply;
 use crate::sim::errors::ApiError;
 use crate::sim::multipart;
+use crate::sim::records::StoredFile;
 use crate::sim::router::UPLOAD_PREFIX;
 use crate::sim::state::State;
 use crate::sim::text::unix_seconds;
@@ -27,23 +31,9 @@ const PURPOSES: &[&str] = &[
 
 const FILE_TYPES: &[&str] = &["jsonl", "csv", "parquet"];
 
-/// A file: announced by `POST /files`, filled by the upload.
-#[derive(Clone, Debug)]
-pub(crate) struct StoredFile {
-    pub(crate) id: String,
-    filename: String,
-    purpose: String,
-    file_type: String,
-    created: SystemTime,
-    pub(crate) content: Option<Bytes>,
-}
-
 impl StoredFile {
     fn describe(&self) -> Value {
         let bytes = self.content.as_ref().map_or(0, Bytes::len);
-        let lines = self.content.as_ref().map_or(0, |c| {
-            c.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count()
-        });
         json!({
             "id": self.id,
             "object": "file",
@@ -53,7 +43,6 @@ impl StoredFile {
             "purpose": self.purpose,
             "FileType": self.file_type,
             "Processed": self.content.is_some(),
-            "LineCount": lines,
         })
     }
 }
@@ -141,7 +130,15 @@ pub(crate) fn create(
         fields.insert(name, Value::String(value));
     }
     let is_json = content_type.is_some_and(|c| c.starts_with("application/json"));
-    if is_json {
+    if content_type.is_some_and(|c| c.starts_with("multipart/form-data")) {
+        let (form, content) = multipart_form(content_type, &Bytes::copy_from_slice(body))?;
+        fields.extend(form);
+        if let Some(content) = content {
+            let file = announce(state, &fields, now)?;
+            file.content = Some(content);
+            return Ok(Reply::ok(&file.describe()));
+        }
+    } else if is_json {
         fields.extend(super::object(body)?);
     } else if !body.is_empty() {
         let text = std::str::from_utf8(body)
@@ -168,6 +165,19 @@ pub(crate) fn upload_form(
     body: &Bytes,
     now: SystemTime,
 ) -> Result<Reply, ApiError> {
+    let (fields, content) = multipart_form(content_type, body)?;
+    let content = content.ok_or_else(|| ApiError::invalid_field("file", "`file` is required"))?;
+    let file = announce(state, &fields, now)?;
+    file.content = Some(content);
+    Ok(Reply::ok(&file.describe()))
+}
+
+/// A multipart form's text fields, and its `file` part if there is one (whose
+/// filename stands in for a missing `file_name`).
+fn multipart_form(
+    content_type: Option<&str>,
+    body: &Bytes,
+) -> Result<(Map<String, Value>, Option<Bytes>), ApiError> {
     let boundary = content_type
         .and_then(multipart::boundary)
         .ok_or_else(|| ApiError::invalid("Expected a multipart/form-data body with a boundary"))?;
@@ -186,10 +196,7 @@ pub(crate) fn upload_form(
             fields.insert(part.name, Value::String(text));
         }
     }
-    let content = content.ok_or_else(|| ApiError::invalid_field("file", "`file` is required"))?;
-    let file = announce(state, &fields, now)?;
-    file.content = Some(content);
-    Ok(Reply::ok(&file.describe()))
+    Ok((fields, content))
 }
 
 /// `PUT /sim-upload/{id}`: the file's bytes, once.
@@ -212,7 +219,7 @@ pub(crate) fn upload(state: &mut State, id: &str, body: Bytes) -> Result<Reply, 
 
 pub(crate) fn list(state: &State) -> Reply {
     let data: Vec<Value> = state.files.iter().map(StoredFile::describe).collect();
-    Reply::ok(&json!({ "object": "list", "data": data }))
+    Reply::ok(&json!({ "data": data }))
 }
 
 pub(crate) fn get(state: &State, id: &str) -> Result<Reply, ApiError> {
@@ -226,11 +233,8 @@ pub(crate) fn content(state: &State, id: &str) -> Result<Reply, ApiError> {
         .content
         .clone()
         .ok_or_else(|| ApiError::invalid("File has not been uploaded yet"))?;
-    Ok(Reply::raw(
-        StatusCode::OK,
-        "application/octet-stream",
-        bytes,
-    ))
+    // The spec's content type for a file's content.
+    Ok(Reply::raw(StatusCode::OK, "text/plain", bytes))
 }
 
 pub(crate) fn delete(state: &mut State, id: &str) -> Result<Reply, ApiError> {
@@ -240,13 +244,11 @@ pub(crate) fn delete(state: &mut State, id: &str) -> Result<Reply, ApiError> {
         .position(|f| f.id == id)
         .ok_or_else(|| ApiError::not_found("File"))?;
     state.files.remove(at);
-    Ok(Reply::ok(
-        &json!({ "id": id, "object": "file", "deleted": true }),
-    ))
+    Ok(Reply::ok(&json!({ "id": id, "deleted": true })))
 }
 
 /// `a=b&c=d` pairs, percent- and plus-decoded.
-fn form_pairs(text: &str) -> impl Iterator<Item = (String, String)> + '_ {
+pub(crate) fn form_pairs(text: &str) -> impl Iterator<Item = (String, String)> + '_ {
     text.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         (decode(name), decode(value))

@@ -1,73 +1,26 @@
 //! The endpoints: each parses its request and builds its answer.
 
+pub(crate) mod audio;
 pub(crate) mod batches;
 pub(crate) mod chat;
+mod chat_schema;
 pub(crate) mod completions;
 pub(crate) mod embeddings;
 pub(crate) mod files;
+pub(crate) mod fine_tune_info;
 pub(crate) mod fine_tunes;
 pub(crate) mod images;
 pub(crate) mod models;
 pub(crate) mod rerank;
+pub(crate) mod videos;
 
-use bytes::Bytes;
-use http::{HeaderName, StatusCode};
 use serde_json::{Map, Value};
 
 use super::errors::ApiError;
 use super::models::{ModelKind, SimModel};
 use super::state::Config;
 
-/// An answer before faults and headers are applied.
-#[derive(Debug)]
-pub(crate) struct Reply {
-    pub(crate) status: StatusCode,
-    pub(crate) content_type: &'static str,
-    pub(crate) payload: Payload,
-    pub(crate) headers: Vec<(HeaderName, String)>,
-}
-
-/// What the body holds.
-#[derive(Debug)]
-pub(crate) enum Payload {
-    /// A whole body.
-    Bytes(Bytes),
-    /// Server-sent events, one `data:` line each, then `data: [DONE]`.
-    Events(Vec<Value>),
-}
-
-impl Reply {
-    pub(crate) fn json(status: StatusCode, value: &Value) -> Reply {
-        Reply {
-            status,
-            content_type: "application/json",
-            payload: Payload::Bytes(Bytes::from(value.to_string())),
-            headers: Vec::new(),
-        }
-    }
-
-    pub(crate) fn ok(value: &Value) -> Reply {
-        Reply::json(StatusCode::OK, value)
-    }
-
-    pub(crate) fn events(events: Vec<Value>) -> Reply {
-        Reply {
-            status: StatusCode::OK,
-            content_type: super::render::EVENT_STREAM,
-            payload: Payload::Events(events),
-            headers: Vec::new(),
-        }
-    }
-
-    pub(crate) fn raw(status: StatusCode, content_type: &'static str, body: Bytes) -> Reply {
-        Reply {
-            status,
-            content_type,
-            payload: Payload::Bytes(body),
-            headers: Vec::new(),
-        }
-    }
-}
+pub(crate) use super::reply::Reply;
 
 /// Parses a JSON object body.
 pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {

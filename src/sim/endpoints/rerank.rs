@@ -118,11 +118,14 @@ impl RerankRequest {
             .iter()
             .take(self.top_n)
             .map(|&(index, score)| {
-                let mut result = json!({ "index": index, "relevance_score": score });
-                if self.return_documents {
-                    result["document"] = json!({ "text": self.documents[index] });
-                }
-                result
+                // The spec requires `document` on every result; its `text`
+                // is optional, and sent only when asked for.
+                let document = if self.return_documents {
+                    json!({ "text": self.documents[index] })
+                } else {
+                    json!({})
+                };
+                json!({ "index": index, "relevance_score": score, "document": document })
             })
             .collect();
         let tokens = self.tokens();
