@@ -17,7 +17,8 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 use tower::ServiceExt;
-use tower_together::client::{BatchOptions, ErrorKind, TokenEstimate, Upload};
+use tower_together::client::{BatchOptions, ErrorKind, Upload};
+use tower_together::extensions::TokenCost;
 use tower_together::extensions::{ApiKeyFingerprint, Deadline, Model};
 use tower_together::types::{FilePurpose, FineTuneRequest, ImageRequest, RerankRequest};
 use tower_together::{
@@ -115,7 +116,7 @@ async fn chat_request_is_shaped_and_tagged() {
                         .map(|m| m.as_str().to_owned()),
                     req.extensions().get::<ApiKeyFingerprint>().is_some(),
                     req.extensions().get::<Deadline>().is_some(),
-                    req.extensions().get::<TokenEstimate>().copied(),
+                    req.extensions().get::<TokenCost>().copied(),
                 );
                 let body = body_json(req).await;
                 *record.lock().unwrap() = Some((tags, body));
@@ -142,7 +143,7 @@ async fn chat_request_is_shaped_and_tagged() {
     assert_eq!(tags.4, "application/json");
     assert_eq!(tags.5.as_deref(), Some(CHAT));
     assert!(tags.6 && tags.7);
-    assert!(tags.8.unwrap().0 >= 16);
+    assert!(tags.8.unwrap().get() >= 16);
     assert_eq!(body["model"], CHAT);
     assert_eq!(
         body["messages"][0],
@@ -1060,7 +1061,7 @@ async fn construction_errors_are_clear() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn clones_share_one_limiter_and_token_weights_are_opt_in() {
+async fn clones_share_one_limiter_and_every_request_carries_a_token_estimate() {
     let costs = Arc::new(Mutex::new(Vec::new()));
     let record = costs.clone();
     let client = Together::with_service(
@@ -1074,25 +1075,23 @@ async fn clones_share_one_limiter_and_token_weights_are_opt_in() {
 
     let client = quick()
         .rate_limit(RateLimitLayer::new(Quota::per_second(1).burst(1)))
-        .token_weighted(true)
         .build_with_transport(double(move |req: Req| {
-            record.lock().unwrap().push(
-                req.extensions()
-                    .get::<tower_together::extensions::Cost>()
-                    .map(|c| c.get()),
-            );
+            record
+                .lock()
+                .unwrap()
+                .push(req.extensions().get::<TokenCost>().map(|c| c.get()));
             async { json_response(200, json!([])) }
         }))
         .unwrap();
     let clone = client.clone();
-    // A chat answered with an empty array fails to decode; only its Cost matters.
+    // A chat answered with an empty array fails to decode; only its estimate matters.
     let _ = client
         .chat(ChatRequest::new(CHAT, vec![Message::user("x")]).max_tokens(100))
         .await;
     let chat_cost = costs.lock().unwrap().pop().flatten().unwrap();
     assert!(
         chat_cost >= 100,
-        "the token estimate is the cost: {chat_cost}"
+        "the estimate covers max_tokens: {chat_cost}"
     );
     // Let the budget refill before measuring sharing.
     tokio::time::sleep(Duration::from_secs(200)).await;

@@ -35,6 +35,9 @@ fn cpu_seconds() -> f64 {
     now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
 }
 
+/// A limiter's name and its run.
+type Run = (&'static str, fn(usize));
+
 struct Report {
     cpu: f64,
     wall: Duration,
@@ -101,7 +104,7 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(0);
-    let runs: [(&str, fn(usize)); 3] = [("ours", ours), ("governor", governor), ("tower", tower)];
+    let runs: [Run; 3] = [("ours", ours), ("governor", governor), ("tower", tower)];
     for i in 0..runs.len() {
         let (name, run) = runs[(i + round) % runs.len()];
         if wanted(name) {

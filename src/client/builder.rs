@@ -230,14 +230,6 @@ impl TogetherBuilder {
         self
     }
 
-    /// Whether the rate limiter weighs each request by its token estimate
-    /// (sets [`Cost`](crate::extensions::Cost)); use with token quotas.
-    /// Default off: each request costs 1.
-    pub fn token_weighted(mut self, on: bool) -> Self {
-        self.config.token_weighted = on;
-        self
-    }
-
     /// The largest response body read (default 512 MiB).
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.config.max_response_bytes = bytes.max(1);

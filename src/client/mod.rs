@@ -76,6 +76,7 @@ use http::{HeaderValue, Uri};
 mod builder;
 mod endpoints;
 mod error;
+mod estimate;
 mod helpers;
 mod request;
 pub mod requests;
@@ -87,6 +88,7 @@ pub mod types;
 pub use builder::TogetherBuilder;
 pub use endpoints::files::Upload;
 pub use error::{Error, ErrorKind};
+pub use estimate::estimate_tokens;
 pub use helpers::batch::{
     BatchLineError, BatchOptions, BatchOutcome, BatchRequest, BatchResults, MAX_REQUESTS_PER_BATCH,
 };
@@ -176,14 +178,6 @@ impl Together {
         self.inner.base.to_string()
     }
 }
-
-/// The token estimate of a request, set by the typed client on every HTTP
-/// request. The rate limiter reads [`Cost`](crate::extensions::Cost), which the
-/// client sets to this value only when
-/// [`TogetherBuilder::token_weighted`] is on; this extension is there for your
-/// own layers either way.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TokenEstimate(pub u32);
 
 /// The API key: the header value (marked sensitive), the text for scrubbing
 /// server messages, and the limiter's keyed fingerprint of it. Its `Debug`
@@ -283,7 +277,6 @@ struct Config {
     embed_concurrency: usize,
     fine_tune_cap: usize,
     poll_interval: Duration,
-    token_weighted: bool,
     max_response_bytes: usize,
 }
 
@@ -297,7 +290,6 @@ impl Default for Config {
             embed_concurrency: 8,
             fine_tune_cap: 3,
             poll_interval: Duration::from_secs(10),
-            token_weighted: false,
             max_response_bytes: 512 * 1024 * 1024,
         }
     }

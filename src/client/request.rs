@@ -76,10 +76,18 @@ pub trait ApiRequest: Clone + Send + 'static {
         false
     }
 
-    /// A rough estimate of the tokens the request will use (prompt plus
-    /// completion), for token-weighted rate limits. Default 1.
+    /// An estimate of the tokens the request will use (prompt plus
+    /// completion: see [`estimate_tokens`](super::estimate_tokens)), which
+    /// the rate limiter reserves in scopes with a token budget. Default 1.
     fn token_estimate(&self) -> u32 {
         1
+    }
+
+    /// The tokens the answer says it used (its `usage.total_tokens`), which
+    /// settle the reservation. Default `None`: the estimate stands.
+    fn used_tokens(&self, response: &Self::Response) -> Option<u64> {
+        let _ = response;
+        None
     }
 }
 

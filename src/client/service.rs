@@ -18,8 +18,9 @@ use super::error::{error_body_prefix, Error};
 use super::request::{ApiRequest, RequestBody};
 use super::stream::SseStream;
 use super::transport::ResponseBody;
-use super::{Together, TokenEstimate};
-use crate::extensions::{Cost, Deadline, Idempotency, Model};
+use super::Together;
+use crate::extensions::{Deadline, Idempotency, Model, TokenCost};
+use crate::rate_limit::TokenReservation;
 
 /// The boxed future of a typed call.
 type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'static>>;
@@ -84,13 +85,21 @@ impl Together {
         let deadline = self.deadline();
         let work = async {
             let (request, response) = self.open(request, deadline, "application/json").await?;
+            let reservation = response.extensions().get::<TokenReservation>().cloned();
             let body = self.read_body(response).await?;
             let mut decoded = request.decode(body.clone());
             if decoded.is_err() && body.is_empty() {
                 // An empty 2xx body (a DELETE answered with 204...) decodes as `null`.
                 decoded = request.decode(Bytes::from_static(b"null"));
             }
-            decoded.map_err(|e| Error::decode("cannot decode the response", &e, &body))
+            let decoded =
+                decoded.map_err(|e| Error::decode("cannot decode the response", &e, &body))?;
+            // The answer's usage settles the limiter's reservation; without
+            // usage, the estimate stands.
+            if let (Some(reservation), Some(used)) = (reservation, request.used_tokens(&decoded)) {
+                reservation.settle(used);
+            }
+            Ok(decoded)
         };
         self.within(deadline, work).await
     }
@@ -98,7 +107,11 @@ impl Together {
     /// Sends a typed request that asked to be streamed and returns its
     /// server-sent events as a typed stream (the fallbacks and the deadline
     /// apply until the first byte).
-    pub(crate) async fn open_stream<R, T>(&self, request: R) -> Result<SseStream<T>, Error>
+    pub(crate) async fn open_stream<R, T>(
+        &self,
+        request: R,
+        used: fn(&T) -> Option<u64>,
+    ) -> Result<SseStream<T>, Error>
     where
         R: ApiRequest,
         T: serde::de::DeserializeOwned,
@@ -107,11 +120,13 @@ impl Together {
         let (_, response) = self
             .within(deadline, self.open(request, deadline, "text/event-stream"))
             .await?;
+        let reservation = response.extensions().get::<TokenReservation>().cloned();
         Ok(SseStream::new(
             response.into_body(),
             self.inner.api_key.as_ref().map(|k| k.secret.clone()),
             self.inner.config.stream_idle_timeout,
-        ))
+        )
+        .settling(reservation, used))
     }
 
     /// Sends a typed request and returns the 2xx response unread, trying the
@@ -191,10 +206,9 @@ impl Together {
         if let Some(model) = outgoing.model {
             extensions.insert(Model::new(model));
         }
-        extensions.insert(TokenEstimate(outgoing.token_estimate));
-        if self.inner.config.token_weighted {
-            extensions.insert(Cost::new(outgoing.token_estimate));
-        }
+        // The limiter reserves it in scopes that pace tokens; the answer's
+        // usage settles it (see `send` and the streams).
+        extensions.insert(TokenCost::new(outgoing.token_estimate));
         if let Some(deadline) = deadline {
             extensions.insert(Deadline::at(deadline));
         }

@@ -18,6 +18,7 @@ use tokio::time::{Instant, Sleep};
 use super::error::{quote, Error};
 use super::transport::ResponseBody;
 use super::types::{ChatChunk, CompletionChunk};
+use crate::rate_limit::TokenReservation;
 
 /// The longest line (or event) accepted: a hostile server cannot make the
 /// client buffer without bound.
@@ -61,8 +62,14 @@ pub struct SseStream<T> {
     secret: Option<Arc<str>>,
     idle: Option<Duration>,
     timer: Option<Pin<Box<Sleep>>>,
+    /// The limiter's token reservation, settled by the first chunk that
+    /// carries usage (the last one, for Together).
+    settle: Option<(TokenReservation, UsedTokens<T>)>,
     _chunk: PhantomData<fn() -> T>,
 }
+
+/// Reads the tokens a chunk says the answer used, if it says.
+type UsedTokens<T> = fn(&T) -> Option<u64>;
 
 impl<T> fmt::Debug for SseStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -92,8 +99,20 @@ impl<T: DeserializeOwned> SseStream<T> {
             ready: VecDeque::new(),
             finished: false,
             secret,
+            settle: None,
             _chunk: PhantomData,
         }
+    }
+
+    /// Settles `reservation` with the usage `used` reads from the first
+    /// chunk that has it.
+    pub(crate) fn settling(
+        mut self,
+        reservation: Option<TokenReservation>,
+        used: UsedTokens<T>,
+    ) -> Self {
+        self.settle = reservation.map(|reservation| (reservation, used));
+        self
     }
 
     /// Splits the buffer into lines and handles each complete one. The
@@ -221,6 +240,12 @@ impl<T: DeserializeOwned> Stream for SseStream<T> {
         let this = self.get_mut();
         loop {
             if let Some(item) = this.ready.pop_front() {
+                if let (Ok(chunk), Some((reservation, used))) = (&item, &this.settle) {
+                    if let Some(tokens) = used(chunk) {
+                        reservation.settle(tokens);
+                        this.settle = None;
+                    }
+                }
                 return Poll::Ready(Some(item));
             }
             if this.finished {
@@ -243,7 +268,10 @@ impl<T: DeserializeOwned> Stream for SseStream<T> {
                 Poll::Ready(Some(Err(e))) => this.fail(Error::transport(e)),
                 Poll::Ready(Some(Ok(frame))) => {
                     if let (Some(timer), Some(idle)) = (&mut this.timer, this.idle) {
-                        timer.as_mut().reset(Instant::now() + idle);
+                        // `later` saturates: an idle limit of Duration::MAX cannot panic.
+                        timer
+                            .as_mut()
+                            .reset(crate::time::later(Instant::now(), idle));
                     }
                     if let Ok(data) = frame.into_data() {
                         this.buffer.extend_from_slice(&data);

@@ -2,7 +2,7 @@
 
 use super::{json_post, tokens_of};
 use crate::client::stream::ChatStream;
-use crate::client::types::{ChatRequest, ChatResponse};
+use crate::client::types::{ChatChunk, ChatRequest, ChatResponse};
 use crate::client::{Error, Together};
 
 /// The completion budget assumed when a request sets no `max_tokens`.
@@ -15,7 +15,7 @@ json_post!(ChatRequest => ChatResponse, "/chat/completions", |request| {
         .map(|m| tokens_of(&m.content).saturating_add(4))
         .fold(0, u32::saturating_add);
     prompt.saturating_add(request.max_tokens.unwrap_or(DEFAULT_COMPLETION_TOKENS))
-});
+}, |answer| answer.usage.as_ref().map(|u| u.total_tokens));
 
 impl Together {
     /// Creates a chat completion.
@@ -45,6 +45,9 @@ impl Together {
     /// the stream.
     pub async fn chat_stream(&self, mut request: ChatRequest) -> Result<ChatStream, Error> {
         request.stream = Some(true);
-        self.open_stream(request).await
+        self.open_stream(request, |chunk: &ChatChunk| {
+            chunk.usage.as_ref().map(|u| u.total_tokens)
+        })
+        .await
     }
 }

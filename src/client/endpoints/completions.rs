@@ -2,12 +2,12 @@
 
 use super::{json_post, tokens_of};
 use crate::client::stream::CompletionStream;
-use crate::client::types::{CompletionRequest, CompletionResponse};
+use crate::client::types::{CompletionChunk, CompletionRequest, CompletionResponse};
 use crate::client::{Error, Together};
 
 json_post!(CompletionRequest => CompletionResponse, "/completions", |request| {
     tokens_of(&request.prompt).saturating_add(request.max_tokens.unwrap_or(512))
-});
+}, |answer| answer.usage.as_ref().map(|u| u.total_tokens));
 
 impl Together {
     /// Creates a completion of a raw prompt.
@@ -32,6 +32,9 @@ impl Together {
         mut request: CompletionRequest,
     ) -> Result<CompletionStream, Error> {
         request.stream = Some(true);
-        self.open_stream(request).await
+        self.open_stream(request, |chunk: &CompletionChunk| {
+            chunk.usage.as_ref().map(|u| u.total_tokens)
+        })
+        .await
     }
 }

@@ -23,6 +23,9 @@ pub(crate) mod videos;
 /// with a `model` field.
 macro_rules! json_post {
     ($request:ty => $response:ty, $path:literal, |$this:ident| $estimate:expr) => {
+        json_post!($request => $response, $path, |$this| $estimate, |_response| None);
+    };
+    ($request:ty => $response:ty, $path:literal, |$this:ident| $estimate:expr, |$answer:ident| $used:expr) => {
         impl $crate::client::ApiRequest for $request {
             type Response = $response;
 
@@ -54,6 +57,11 @@ macro_rules! json_post {
             fn token_estimate(&self) -> u32 {
                 let $this = self;
                 $estimate
+            }
+
+            fn used_tokens(&self, response: &$response) -> Option<u64> {
+                let $answer = response;
+                $used
             }
         }
     };
@@ -184,7 +192,8 @@ pub(crate) fn raw(body: Bytes) -> Result<Bytes, serde_json::Error> {
     Ok(body)
 }
 
-/// A rough token count of some text: a quarter of its bytes, at least one.
+/// The estimated token count of some text (see `client::estimate`), at
+/// least one.
 pub(crate) fn tokens_of(text: &str) -> u32 {
-    u32::try_from(text.len() / 4 + 1).unwrap_or(u32::MAX)
+    super::estimate::of_text(text)
 }

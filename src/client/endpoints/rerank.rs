@@ -11,7 +11,7 @@ json_post!(RerankRequest => RerankResponse, "/rerank", |request| {
         .map(|d| d.as_str().map_or(1, tokens_of))
         .fold(0, u32::saturating_add);
     tokens_of(&request.query).saturating_add(documents)
-});
+}, |answer| answer.usage.as_ref().map(|u| u.total_tokens));
 
 impl Together {
     /// Ranks documents by relevance to a query.
