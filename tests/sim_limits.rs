@@ -328,3 +328,42 @@ async fn clock_follows_paused_time() {
         .collect();
     assert_eq!(arrivals, vec![start, start + Duration::from_secs(3600)]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn limits_change_on_schedule_and_the_dynamic_headers_say_so() {
+    let service = Simulator::builder()
+        .model_limits(CHAT_MODEL, Limits::per_second(10).tokens_per_second(5_000))
+        .limits_from(CHAT_MODEL, Duration::from_secs(300), Limits::per_second(4))
+        .limits_from(CHAT_MODEL, Duration::from_secs(600), Limits::per_second(12))
+        .service();
+    let limit_at = |seconds: u64| {
+        let service = service.clone();
+        async move {
+            sleep(Duration::from_secs(seconds)).await;
+            let answer = send(
+                &service,
+                post("/v1/chat/completions", chat(CHAT_MODEL, "hi")),
+            )
+            .await;
+            assert_eq!(answer.status, StatusCode::OK);
+            let header = |name: &str| answer.headers[name].to_str().unwrap().to_owned();
+            assert_eq!(
+                header("x-ratelimit-limit"),
+                header("x-ratelimit-limit-dynamic")
+            );
+            assert_eq!(
+                header("x-tokenlimit-limit"),
+                header("x-tokenlimit-limit-dynamic")
+            );
+            assert!(answer.headers.contains_key("x-ratelimit-remaining-dynamic"));
+            assert!(answer
+                .headers
+                .contains_key("x-tokenlimit-remaining-dynamic"));
+            (header("x-ratelimit-limit"), header("x-tokenlimit-limit"))
+        }
+    };
+    assert_eq!(limit_at(0).await, ("10".into(), "5000".into()));
+    assert_eq!(limit_at(299).await.0, "10");
+    assert_eq!(limit_at(2).await.0, "4");
+    assert_eq!(limit_at(300).await.0, "12");
+}

@@ -36,6 +36,7 @@ impl Default for SimulatorBuilder {
                 keys: vec![Arc::from("sim-key")],
                 limits: Limits::default(),
                 model_limits: HashMap::new(),
+                limit_changes: Vec::new(),
                 retry_after: RetryAfterStyle::Seconds,
                 faults: Vec::new(),
                 script: Vec::new(),
@@ -76,6 +77,33 @@ impl SimulatorBuilder {
     /// `batches`). Default: [`Limits::default`].
     pub fn limits(mut self, limits: Limits) -> Self {
         self.config.limits = limits;
+        self
+    }
+
+    /// From `after` the simulator's start on (its tokio clock), `model` has
+    /// these limits: Together changes limits during a run. Several changes
+    /// make a schedule; the latest one that has come applies.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_together::sim::{Limits, Simulator};
+    ///
+    /// // 10 requests/s, then 4 after five minutes, then 12 after ten.
+    /// let sim = Simulator::builder()
+    ///     .model_limits("m", Limits::per_second(10))
+    ///     .limits_from("m", Duration::from_secs(300), Limits::per_second(4))
+    ///     .limits_from("m", Duration::from_secs(600), Limits::per_second(12));
+    /// # drop(sim);
+    /// ```
+    pub fn limits_from(
+        mut self,
+        model: impl Into<String>,
+        after: Duration,
+        limits: Limits,
+    ) -> Self {
+        self.config
+            .limit_changes
+            .push((model.into(), after, limits));
         self
     }
 

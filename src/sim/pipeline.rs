@@ -106,7 +106,7 @@ fn answer(
     if let Some(record) = state.stats.record(ex.number) {
         record.model = Some(scope.clone());
     }
-    let limits = state.config.limits_for(&scope);
+    let limits = state.limits_for(&scope, ex.now);
     if let Some(key) = &key {
         ex.budget = state.limiter.peek(key, &scope, limits, ex.now);
     }

@@ -35,12 +35,29 @@ pub(crate) fn body(payload: Payload, streamed: bool, fault: Option<FaultKind>) -
     }
 }
 
-/// `x-ratelimit-*` and `x-tokenlimit-*`, per second as Together sends them.
-/// The spec is silent on these headers; they follow Together's documented
-/// behaviour (together-api.md §2).
+/// `x-ratelimit-*` and `x-tokenlimit-*`, per second as Together sends them,
+/// with the `-dynamic` variants (the simulator's limits are its dynamic
+/// rate, so both say the same). The spec is silent on these headers; they
+/// follow Together's documented behaviour (together-api.md §2).
 pub(crate) fn rate_headers(headers: &mut HeaderMap, budget: &Budget) {
     let limits = budget.limits;
     let pairs = [
+        (
+            "x-ratelimit-limit-dynamic",
+            limits.requests_per_second().to_string(),
+        ),
+        (
+            "x-ratelimit-remaining-dynamic",
+            budget.remaining_requests.to_string(),
+        ),
+        (
+            "x-tokenlimit-limit-dynamic",
+            limits.token_limit().to_string(),
+        ),
+        (
+            "x-tokenlimit-remaining-dynamic",
+            budget.remaining_tokens.to_string(),
+        ),
         (
             "x-ratelimit-limit",
             limits.requests_per_second().to_string(),

@@ -20,6 +20,9 @@ pub(crate) struct Config {
     pub(crate) keys: Vec<Arc<str>>,
     pub(crate) limits: Limits,
     pub(crate) model_limits: HashMap<String, Limits>,
+    /// Limits that take over during a run: (model, when after the start,
+    /// the new limits), in the order given.
+    pub(crate) limit_changes: Vec<(String, Duration, Limits)>,
     pub(crate) retry_after: RetryAfterStyle,
     pub(crate) faults: Vec<Fault>,
     pub(crate) script: Vec<Scripted>,
@@ -41,6 +44,7 @@ impl fmt::Debug for Config {
             .field("keys", &format_args!("[{} redacted]", self.keys.len()))
             .field("limits", &self.limits)
             .field("model_limits", &self.model_limits)
+            .field("limit_changes", &self.limit_changes)
             .field("retry_after", &self.retry_after)
             .field("faults", &self.faults)
             .field("script", &self.script)
@@ -52,8 +56,17 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    pub(crate) fn limits_for(&self, scope: &str) -> Limits {
-        self.model_limits.get(scope).copied().unwrap_or(self.limits)
+    /// The limits of `scope` `elapsed` after the simulator started: the
+    /// last scheduled change that has come, else the model's, else the
+    /// default.
+    pub(crate) fn limits_for(&self, scope: &str, elapsed: Duration) -> Limits {
+        self.limit_changes
+            .iter()
+            .filter(|(model, at, _)| model == scope && *at <= elapsed)
+            .max_by_key(|(_, at, _)| *at)
+            .map(|(_, _, limits)| *limits)
+            .or_else(|| self.model_limits.get(scope).copied())
+            .unwrap_or(self.limits)
     }
 
     pub(crate) fn model(&self, id: &str) -> Option<&SimModel> {
@@ -82,6 +95,12 @@ pub(crate) struct State {
 pub(crate) type Shared = Arc<Mutex<State>>;
 
 impl State {
+    /// The limits of `scope` now (see [`Config::limits_for`]).
+    pub(crate) fn limits_for(&self, scope: &str, now: Instant) -> Limits {
+        self.config
+            .limits_for(scope, now.saturating_duration_since(self.epoch))
+    }
+
     pub(crate) fn new(config: Config) -> Self {
         let epoch = Instant::now();
         State {
