@@ -14,26 +14,26 @@
 //! the table; the targets are asserted, so CI holds them.
 #![cfg(feature = "sim")]
 
-use std::sync::{Arc, Mutex};
+mod e2e_support;
+
 use std::time::Duration;
 
 use bytes::Bytes;
+use e2e_support::{succeeded, Body, Original, TowerNaive};
 use futures_util::stream::{self, StreamExt};
-use http::{Request, Response, StatusCode};
+use http::Request;
 use http_body_util::Full;
 use tokio::time::Instant;
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{ServiceBuilder, ServiceExt};
 use tower_together::extensions::Model;
 use tower_together::sim::{Fault, Limits, SimService, Simulator};
-use tower_together::{BackoffLayer, BoxError, Quota, RateLimitLayer, RetryAfterLayer};
+use tower_together::{BackoffLayer, Quota, RateLimitLayer, RetryAfterLayer};
 
 const MODEL: &str = "meta-llama/Llama-3.3-70B-Instruct-Turbo";
 const REQUESTS: usize = 10_000;
 const CONCURRENCY: usize = 256;
 const RATE: u32 = 10;
 const SEED: u64 = 7;
-
-type Body = Full<Bytes>;
 
 fn simulator() -> SimService {
     Simulator::builder()
@@ -111,10 +111,6 @@ where
     outcome
 }
 
-fn succeeded<B>(result: Result<Response<B>, impl std::fmt::Debug>) -> bool {
-    matches!(result, Ok(response) if response.status() == StatusCode::OK)
-}
-
 async fn this_crate(name: &'static str, quota: Quota) -> Outcome {
     let sim = simulator();
     let client = ServiceBuilder::new()
@@ -129,129 +125,23 @@ async fn this_crate(name: &'static str, quota: Quota) -> Outcome {
     .await
 }
 
-/// The original request's token bucket: per minute, starts full, refills
-/// continuously; a caller without a token sleeps until one is due.
-struct OriginalBucket {
-    tokens: f64,
-    last: Instant,
-    max: f64,
-    per_ms: f64,
-}
-
-impl OriginalBucket {
-    fn per_minute(max: f64) -> Self {
-        OriginalBucket {
-            tokens: max,
-            last: Instant::now(),
-            max,
-            per_ms: max / 60_000.0,
-        }
-    }
-
-    fn try_take(&mut self) -> Result<(), Duration> {
-        let now = Instant::now();
-        let elapsed_ms = (now - self.last).as_secs_f64() * 1000.0;
-        self.tokens = (self.tokens + elapsed_ms * self.per_ms).min(self.max);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - self.tokens) / self.per_ms / 1000.0,
-            ))
-        }
-    }
-}
-
 async fn original_algorithm() -> Outcome {
     let sim = simulator();
     // The original keeps 500/min for a 600/min limit.
-    let bucket = Arc::new(Mutex::new(OriginalBucket::per_minute(500.0)));
-    let rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(SEED)));
+    let original = Original::new(sim.clone(), 500.0, SEED);
     run("original request's algorithm", &sim, |request| {
-        let (sim, bucket, rng) = (sim.clone(), bucket.clone(), rng.clone());
-        async move {
-            for attempt in 0..=4u32 {
-                loop {
-                    let wait = bucket.lock().unwrap().try_take();
-                    match wait {
-                        Ok(()) => break,
-                        Err(wait) => tokio::time::sleep(wait).await,
-                    }
-                }
-                let response = sim.clone().oneshot(request.clone()).await.unwrap();
-                let status = response.status().as_u16();
-                if status == 200 {
-                    return true;
-                }
-                if status == 429 {
-                    let retry_after = response
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .unwrap_or(5);
-                    let jitter = rng.lock().unwrap().u64(0..2000);
-                    tokio::time::sleep(Duration::from_millis(retry_after * 1000 + jitter)).await;
-                    continue;
-                }
-                if status >= 500 && attempt < 4 {
-                    tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
-                    continue;
-                }
-                return false;
-            }
-            false
-        }
+        let original = original.clone();
+        async move { original.send(request).await }
     })
     .await
 }
 
-/// Resend 429 and 5xx at once, up to 4 times.
-#[derive(Clone)]
-struct Naive(u32);
-
-impl<B> tower::retry::Policy<Request<Body>, Response<B>, BoxError> for Naive {
-    type Future = std::future::Ready<()>;
-
-    fn retry(
-        &mut self,
-        _: &mut Request<Body>,
-        result: &mut Result<Response<B>, BoxError>,
-    ) -> Option<Self::Future> {
-        let again = match result {
-            Ok(response) => response.status() == 429 || response.status().is_server_error(),
-            Err(_) => true,
-        };
-        (again && self.0 < 4).then(|| {
-            self.0 += 1;
-            std::future::ready(())
-        })
-    }
-
-    fn clone_request(&mut self, request: &Request<Body>) -> Option<Request<Body>> {
-        Some(request.clone())
-    }
-}
-
 async fn tower_naive() -> Outcome {
     let sim = simulator();
-    let limited = tower::limit::RateLimit::new(
-        sim.clone(),
-        tower::limit::rate::Rate::new(u64::from(RATE), Duration::from_secs(1)),
-    );
-    let shared = tower::buffer::Buffer::new(limited, 1024);
-    let client = tower::retry::Retry::new(Naive(0), shared);
+    let client = TowerNaive::new(sim.clone(), u64::from(RATE));
     run("tower RateLimit + Retry (naive policy)", &sim, |request| {
-        let mut client = client.clone();
-        async move {
-            let ready = client.ready().await;
-            match ready {
-                Ok(service) => succeeded(service.call(request).await),
-                Err(_) => false,
-            }
-        }
+        let client = client.clone();
+        async move { client.send(request).await }
     })
     .await
 }

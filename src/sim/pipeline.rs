@@ -128,6 +128,9 @@ fn answer(
                 Decision::Admitted(budget) => {
                     ex.budget = budget;
                     ex.admitted = true;
+                    if let Some(record) = state.stats.record(ex.number) {
+                        record.tokens = tokens;
+                    }
                 }
                 Decision::Refused {
                     budget,

@@ -114,6 +114,7 @@ where
                 model: None,
                 status: None,
                 admitted: false,
+                tokens: 0,
                 fault: None,
                 scripted: false,
             })

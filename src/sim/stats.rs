@@ -29,6 +29,9 @@ pub struct RequestRecord {
     pub status: Option<StatusCode>,
     /// Whether the rate limiter admitted it (and so charged it).
     pub admitted: bool,
+    /// The tokens its admission charged to the token budget (0 when not
+    /// admitted).
+    pub tokens: u64,
     /// The fault injected into its answer, if any.
     pub fault: Option<FaultKind>,
     /// Whether it took an entry of the script.
@@ -129,6 +132,20 @@ impl Stats {
     /// [`Stats::started`]: entry `i` counts `[started + i s, started + (i+1) s)`.
     pub fn admitted_per_second(&self, key: &str, model: &str) -> Vec<u64> {
         self.per_second(self.scope(key, model).filter(|r| r.admitted))
+    }
+
+    /// The tokens admitted for `key` and `model` in each whole second since
+    /// [`Stats::started`] (as [`Stats::admitted_per_second`] counts requests).
+    pub fn tokens_per_second(&self, key: &str, model: &str) -> Vec<u64> {
+        let mut tokens = Vec::new();
+        for record in self.scope(key, model).filter(|r| r.admitted) {
+            let second = (record.arrival - self.started).as_secs() as usize;
+            if tokens.len() <= second {
+                tokens.resize(second + 1, 0);
+            }
+            tokens[second] += record.tokens;
+        }
+        tokens
     }
 
     /// Like [`Stats::admitted_per_second`], but counting every request that
