@@ -101,6 +101,7 @@ mod registry;
 mod reservation;
 mod scope;
 mod service;
+pub mod store;
 
 pub use self::builder::RateLimitBuilder;
 pub use self::layer::RateLimitLayer;
