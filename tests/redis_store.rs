@@ -378,3 +378,57 @@ async fn admission_latency_on_loopback() {
     assert!(added_p50 <= Duration::from_millis(2), "p50 {added_p50:?}");
     assert!(added_p99 <= Duration::from_millis(20), "p99 {added_p99:?}");
 }
+
+/// A key of the wrong type (the script errors) is a Redis failure like any
+/// other: the request still goes, at the fallback share, and nothing panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_of_the_wrong_shape_falls_back() {
+    let _serial = SERIAL.lock().await;
+    let Some(server) = RedisServer::start("a_reply_of_the_wrong_shape_falls_back").await else {
+        return;
+    };
+    let ok = service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let service = RateLimitBuilder::new(Quota::per_second(10))
+        .store(redis_store(&server, 2))
+        .build()
+        .layer(ok);
+    service.clone().oneshot(chat_request()).await.unwrap();
+    let mut connection = server.connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    // Overwrite the scope's hash with a string: HMGET now fails in the script.
+    let _: () = redis::cmd("SET")
+        .arg(&keys[0])
+        .arg("not a hash")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            service.clone().oneshot(chat_request()),
+        )
+        .await
+        .expect("no hang");
+        assert_eq!(answer.unwrap().status(), StatusCode::OK);
+    }
+    // Fallback share: 10/s over 2 workers, burst 5: three go at once.
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    // Still a string: the store never wrote through a broken key.
+    let kind: String = redis::cmd("TYPE")
+        .arg(&keys[0])
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(kind, "string");
+}

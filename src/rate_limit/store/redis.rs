@@ -495,3 +495,59 @@ impl Shared {
         error.to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(store: RedisStore, authorization: &[u8]) -> Arc<str> {
+        let model = Model::new("m/x");
+        Shared::new(store)
+            .remote(Some(authorization), Endpoint::ChatCompletions, Some(&model))
+            .key
+    }
+
+    #[test]
+    fn key_names_agree_across_stores_and_hide_the_key() {
+        let store = || RedisStore::new("redis://127.0.0.1/").unwrap().secret("s");
+        let one = name(store(), b"Bearer sk-secret-key");
+        // Another `Shared` (another process) names the scope the same.
+        assert_eq!(one, name(store(), b"Bearer sk-secret-key"));
+        assert!(!one.contains("sk-secret-key"));
+        assert!(one.starts_with("tower-together:"));
+        assert!(one.ends_with(":/chat/completions:m/x"));
+        // Another key, or another secret: another name.
+        assert_ne!(one, name(store(), b"Bearer sk-other-key"));
+        let other = RedisStore::new("redis://127.0.0.1/").unwrap().secret("t");
+        assert_ne!(one, name(other, b"Bearer sk-secret-key"));
+    }
+
+    #[test]
+    fn debug_shows_no_url_or_secret() {
+        let store = RedisStore::new("redis://:hunter2@127.0.0.1/")
+            .unwrap()
+            .secret("s3cret");
+        let debug = format!("{store:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("s3cret"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn fallback_is_this_process_share() {
+        let store = RedisStore::new("redis://127.0.0.1/").unwrap().workers(8);
+        let remote = Shared::new(store).remote(None, Endpoint::ChatCompletions, None);
+        let share = remote.fallback(Pacing {
+            interval: 50_000_000,
+            burst: 20,
+        });
+        assert_eq!(
+            share,
+            Pacing {
+                interval: 400_000_000,
+                burst: 2
+            }
+        );
+    }
+}
