@@ -74,7 +74,7 @@ pub(crate) fn scope(
     api_key: u64,
     endpoint: Endpoint,
     model: Option<&Model>,
-    authorization: Option<&[u8]>,
+    headers: &http::HeaderMap,
 ) -> Arc<ScopeRef> {
     let hit = |entry: &Option<Entry>| -> Option<Arc<ScopeRef>> {
         let entry = entry.as_ref()?;
@@ -114,6 +114,9 @@ pub(crate) fn scope(
         endpoint,
         model: model.cloned(),
     };
+    let authorization = headers
+        .get(http::header::AUTHORIZATION)
+        .map(http::HeaderValue::as_bytes);
     let scope = Arc::new(ScopeRef::new(limiter, key, Origin::Request(authorization)));
     if let Some(slot) = slot {
         let _ = RECENT.try_with(|recent| {

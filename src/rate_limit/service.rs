@@ -48,19 +48,20 @@ impl<S> RateLimit<S> {
     fn scope_for<B>(&self, request: &Request<B>) -> Arc<ScopeRef> {
         // The key itself is never stored, only its keyed hash. Callers that
         // send many requests set the fingerprint once as an extension.
-        let authorization = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .map(http::HeaderValue::as_bytes);
         let api_key = match request.extensions().get::<ApiKeyFingerprint>() {
             Some(fingerprint) => fingerprint.get(),
-            None => authorization.map_or(0, crate::fingerprint::of_authorization),
+            None => request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .map_or(0, |auth| {
+                    crate::fingerprint::of_authorization(auth.as_bytes())
+                }),
         };
         let endpoint = Endpoint::from_path(request.uri().path());
         let model = request.extensions().get::<Model>();
-        // `authorization` is hashed only when a new scope is made in a
-        // shared store, whose key names must agree across processes.
-        recent::scope(&self.limiter, api_key, endpoint, model, authorization)
+        // The headers go down for a new scope in a shared store, whose name
+        // is hashed from `Authorization` (read only on a cache miss).
+        recent::scope(&self.limiter, api_key, endpoint, model, request.headers())
     }
 }
 
