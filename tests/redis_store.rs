@@ -432,3 +432,42 @@ async fn a_reply_of_the_wrong_shape_falls_back() {
         .unwrap();
     assert_eq!(kind, "string");
 }
+
+/// No Redis at all (nothing listens on the port): requests still go, at
+/// this process's share of the quota, and none waits for a connection that
+/// never comes. Needs no redis-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_redis_at_all_paces_at_the_fallback_share() {
+    let _serial = SERIAL.lock().await;
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let ok = service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let store = RedisStore::new(&format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .workers(2);
+    let service = RateLimitBuilder::new(Quota::per_second(20).burst(2))
+        .store(store)
+        .build()
+        .layer(ok);
+    let start = Instant::now();
+    let sends = (0..6).map(|_| service.clone().oneshot(chat_request()));
+    let answers = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures_util::future::join_all(sends),
+    )
+    .await
+    .expect("no hang");
+    assert!(answers
+        .iter()
+        .all(|a| a.as_ref().unwrap().status() == StatusCode::OK));
+    // The share is 10/s with a burst of 1: six take 0.5 s, not 0.2 s.
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(2),
+        "took {took:?}"
+    );
+}
