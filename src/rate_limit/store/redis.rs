@@ -123,7 +123,12 @@ const HORIZON: Duration = Duration::from_secs(1);
 ///
 /// A 429 seen by one process pauses the scope in all of them, and a rate
 /// one process learns from `x-ratelimit-limit` / `x-tokenlimit-limit` is
-/// stored with the scope and used by all.
+/// stored with the scope and used by all. What stays in each process: the
+/// reconciliation of token estimates with the answer's `usage`, and the
+/// hold-back on `x-ratelimit-remaining` (both adjust this process's own
+/// view only), and the rate cut after a 429 (it paces this process's own
+/// asks, and only while no learned rate is stored; the shared pause is what
+/// stops every process).
 ///
 /// # Keys
 ///
