@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::queue::NOT_QUEUED;
-use super::recent;
-use super::registry::ScopeRef;
+use super::registry::{Origin, ScopeRef};
 
 /// Resolves once the request may go. Dropping it before then gives the
 /// place back.
@@ -58,9 +57,9 @@ impl Future for Acquire {
                         // budget any more: go.
                         return Poll::Ready(());
                     };
-                    let key = &this.scope.key;
-                    this.scope =
-                        recent::scope(&limiter, key.api_key, key.endpoint, key.model.as_ref());
+                    let origin = Origin::Successor(&this.scope.scope);
+                    let successor = ScopeRef::new(&limiter, this.scope.key.clone(), origin);
+                    this.scope = Arc::new(successor);
                 }
             }
         }

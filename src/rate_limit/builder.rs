@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::Config;
+use super::store::Store;
 use super::{Quota, RateLimitLayer};
 use crate::endpoint::Endpoint;
 
@@ -141,6 +142,15 @@ impl RateLimitBuilder {
     /// of scopes has doubled since the last sweep.
     pub fn idle_timeout(mut self, idle: Duration) -> Self {
         self.config.idle_timeout = idle;
+        self
+    }
+
+    /// Where scopes keep their pacing state (default
+    /// [`Store::Memory`](super::store::Store::Memory)): in this process, or
+    /// (feature `redis`) in a [`RedisStore`](super::store::Store) shared by
+    /// many processes. See [`store`](super::store).
+    pub fn store(mut self, store: impl Into<Store>) -> Self {
+        self.config.store = store.into();
         self
     }
 

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::store::Store;
 use super::Quota;
 use crate::endpoint::Endpoint;
 
@@ -18,6 +19,8 @@ pub(crate) struct Config {
     /// Quotas are where scopes start, not ceilings: the server's stated
     /// limits move them up and down.
     pub(crate) learned: bool,
+    /// Where scopes keep their pacing state.
+    pub(crate) store: Store,
 }
 
 /// What a scope learns from the answers that come back through it.
@@ -45,6 +48,7 @@ impl Config {
             },
             idle_timeout: Duration::from_secs(60),
             learned: false,
+            store: Store::default(),
         }
     }
 

@@ -55,7 +55,9 @@
 //! per-thread cache) and `registry` (the shared map, swept of idle scopes);
 //! `acquire` waits in a scope's `queue`; `feedback` feeds answers back;
 //! `scope` keeps the state in atomics and decides with `gcra`, which is pure
-//! arithmetic. Arrows run one way, in that order.
+//! arithmetic; a scope built with a shared [`store`] (Redis) keeps its queue
+//! here and asks the store from the head of the queue. Arrows run one way,
+//! in that order.
 //!
 //! # Example
 //!
@@ -101,6 +103,7 @@ mod registry;
 mod reservation;
 mod scope;
 mod service;
+pub mod store;
 
 pub use self::builder::RateLimitBuilder;
 pub use self::layer::RateLimitLayer;

@@ -38,7 +38,7 @@ use std::time::Duration;
 /// from both or neither, and waits its turn first come, first served. Its
 /// token cost is the [`TokenCost`](crate::extensions::TokenCost) extension
 /// (the typed client sets an estimate), reconciled with the answer's usage
-/// through [`TokenReservation`](crate::extensions::TokenReservation).
+/// through [`TokenReservation`](crate::rate_limit::TokenReservation).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quota {
     interval: Duration,

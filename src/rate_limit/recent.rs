@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use foldhash::fast::FixedState;
 
-use super::registry::{generation, Limiter, ScopeKey, ScopeRef};
+use super::registry::{generation, Limiter, Origin, ScopeKey, ScopeRef};
 use crate::endpoint::Endpoint;
 use crate::extensions::Model;
 
@@ -74,6 +74,7 @@ pub(crate) fn scope(
     api_key: u64,
     endpoint: Endpoint,
     model: Option<&Model>,
+    headers: &http::HeaderMap,
 ) -> Arc<ScopeRef> {
     let hit = |entry: &Option<Entry>| -> Option<Arc<ScopeRef>> {
         let entry = entry.as_ref()?;
@@ -113,7 +114,10 @@ pub(crate) fn scope(
         endpoint,
         model: model.cloned(),
     };
-    let scope = Arc::new(ScopeRef::new(limiter, key));
+    let authorization = headers
+        .get(http::header::AUTHORIZATION)
+        .map(http::HeaderValue::as_bytes);
+    let scope = Arc::new(ScopeRef::new(limiter, key, Origin::Request(authorization)));
     if let Some(slot) = slot {
         let _ = RECENT.try_with(|recent| {
             let mut recent = recent.borrow_mut();

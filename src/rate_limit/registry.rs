@@ -10,7 +10,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::config::{Config, Feedback};
+#[cfg(feature = "redis")]
+use super::scope::RemoteScope;
 use super::scope::Scope;
+#[cfg(feature = "redis")]
+use super::store::{Shared, Store};
 use crate::endpoint::Endpoint;
 use crate::extensions::Model;
 
@@ -21,6 +25,16 @@ pub(crate) struct ScopeKey {
     pub(crate) api_key: u64,
     pub(crate) endpoint: Endpoint,
     pub(crate) model: Option<Model>,
+}
+
+/// Where a new scope's name in a shared store comes from.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) enum Origin<'a> {
+    /// A request's `Authorization` value (keyed-hashed, never kept).
+    Request(Option<&'a [u8]>),
+    /// The scope it succeeds (it was retired as idle).
+    Successor(&'a Scope),
 }
 
 /// Bumped whenever scopes leave some limiter (a sweep, a limiter dropped),
@@ -45,6 +59,9 @@ pub(crate) struct Limiter {
     id: u64,
     pub(crate) config: Config,
     scopes: RwLock<Scopes>,
+    /// The Redis store's connection, when scopes live there.
+    #[cfg(feature = "redis")]
+    redis: Option<Arc<Shared>>,
 }
 
 #[derive(Debug, Default)]
@@ -63,6 +80,11 @@ impl Limiter {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Limiter {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            #[cfg(feature = "redis")]
+            redis: match &config.store {
+                Store::Redis(store) => Some(Shared::new(store.clone())),
+                Store::Memory => None,
+            },
             config,
             scopes: RwLock::default(),
         }
@@ -73,7 +95,7 @@ impl Limiter {
     }
 
     /// The scope for `key`, created on first use with its quota.
-    pub(crate) fn scope(&self, key: &ScopeKey) -> Arc<Scope> {
+    pub(crate) fn scope(&self, key: &ScopeKey, origin: Origin<'_>) -> Arc<Scope> {
         if let Some(scope) = self
             .scopes
             .read()
@@ -94,8 +116,35 @@ impl Limiter {
         scopes
             .map
             .entry(key.clone())
-            .or_insert_with(|| Arc::new(Scope::new(quota, self.config.learned, now)))
+            .or_insert_with(|| Arc::new(self.new_scope(key, quota, now, origin)))
             .clone()
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+    fn new_scope(
+        &self,
+        key: &ScopeKey,
+        quota: super::Quota,
+        now: Instant,
+        origin: Origin<'_>,
+    ) -> Scope {
+        let scope = Scope::new(quota, self.config.learned, now);
+        #[cfg(feature = "redis")]
+        if let Some(redis) = &self.redis {
+            let remote = match origin {
+                Origin::Successor(scope) => scope.remote().map(|r| r.remote().clone()),
+                Origin::Request(_) => None,
+            };
+            let remote = remote.unwrap_or_else(|| {
+                let authorization = match origin {
+                    Origin::Request(authorization) => authorization,
+                    Origin::Successor(_) => None,
+                };
+                redis.remote(authorization, key.endpoint, key.model.as_ref())
+            });
+            return scope.with_remote(RemoteScope::new(remote));
+        }
+        scope
     }
 
     /// Drops every scope idle for the configured idle time now.
@@ -185,9 +234,9 @@ pub(crate) struct ScopeRef {
 }
 
 impl ScopeRef {
-    pub(crate) fn new(limiter: &Arc<Limiter>, key: ScopeKey) -> ScopeRef {
+    pub(crate) fn new(limiter: &Arc<Limiter>, key: ScopeKey, origin: Origin<'_>) -> ScopeRef {
         ScopeRef {
-            scope: limiter.scope(&key),
+            scope: limiter.scope(&key, origin),
             key,
             feedback: limiter.feedback(),
             limiter: Arc::downgrade(limiter),
@@ -203,6 +252,6 @@ impl ScopeRef {
         }
         self.limiter
             .upgrade()
-            .map(|limiter| limiter.scope(&self.key))
+            .map(|limiter| limiter.scope(&self.key, Origin::Successor(&self.scope)))
     }
 }

@@ -14,6 +14,11 @@ use super::pace::{Pace, UNLIMITED};
 use super::queue::{set_waker, Queue, NOT_QUEUED, SPIN_BELOW_INTERVAL};
 use super::Quota;
 
+#[cfg(feature = "redis")]
+mod remote;
+#[cfg(feature = "redis")]
+pub(crate) use self::remote::RemoteScope;
+
 /// A scope's shared state. Every request of one (key, endpoint, model) goes
 /// through the same `Scope`, whichever service clone it came from.
 ///
@@ -34,6 +39,11 @@ pub(crate) struct Scope {
     /// waits, newcomers queue behind them instead of taking the fast path.
     queued: AtomicUsize,
     pace: Pace,
+    /// Where the state lives when it is not in this process (feature
+    /// `redis`): checked once per request, so the in-memory path is
+    /// unchanged.
+    #[cfg(feature = "redis")]
+    remote: Option<Box<RemoteScope>>,
     /// The second budget, in tokens. Written only under the queue lock, so
     /// a grant of both budgets is all or nothing.
     tokens: Tokens,
@@ -155,7 +165,22 @@ impl Scope {
             paused_until: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
             queue: Mutex::default(),
+            #[cfg(feature = "redis")]
+            remote: None,
         }
+    }
+
+    /// The same scope, its state kept in a shared store.
+    #[cfg(feature = "redis")]
+    pub(crate) fn with_remote(mut self, remote: RemoteScope) -> Scope {
+        self.remote = Some(Box::new(remote));
+        self
+    }
+
+    /// The store's handle, when the state is not in this process.
+    #[cfg(feature = "redis")]
+    pub(crate) fn remote(&self) -> Option<&RemoteScope> {
+        self.remote.as_deref()
     }
 
     #[inline]
@@ -241,6 +266,11 @@ impl Scope {
     /// waiting and both budgets allow.
     #[inline]
     pub(crate) fn try_acquire(&self, cost: u32, tokens: u32) -> bool {
+        // A shared store is asked by the head of the queue only.
+        #[cfg(feature = "redis")]
+        if self.remote.is_some() {
+            return false;
+        }
         if self.queued.load(Ordering::Acquire) != 0 {
             return false;
         }
@@ -371,6 +401,13 @@ impl Scope {
     pub(crate) fn pause_until(&self, until: Instant, cut_rate: bool) {
         let now = self.now();
         let until = self.time(until).min(LATEST);
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            let wait = self
+                .instant(until)
+                .saturating_duration_since(self.instant(now));
+            remote.remote().share_pause(wait);
+        }
         let previous = self.paused_until.fetch_max(until, Ordering::AcqRel);
         if cut_rate && previous <= now {
             self.throttled();
@@ -386,6 +423,10 @@ impl Scope {
         self.pace.learn(per_second);
         let after = self.pace.get().interval;
         if before != after {
+            #[cfg(feature = "redis")]
+            if let Some(remote) = &self.remote {
+                remote.remote().share_rate(false, self.pace.get());
+            }
             let now = self.now();
             let _ =
                 self.allow_at
@@ -405,6 +446,10 @@ impl Scope {
         let before = self.tokens.pace.get().interval;
         self.tokens.pace.learn(per_second);
         let after = self.tokens.pace.get().interval;
+        #[cfg(feature = "redis")]
+        if let (true, Some(remote)) = (before != after, &self.remote) {
+            remote.remote().share_rate(true, self.tokens.pace.get());
+        }
         if before != after && before != UNLIMITED {
             let state = self.tokens.allow_at.load(Ordering::Acquire);
             let state = rescale(state, self.now(), before, after);
@@ -469,6 +514,10 @@ impl Scope {
         slot: &mut u64,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), ()>> {
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            return self.poll_acquire_remote(remote, cost, tokens, slot, cx);
+        }
         loop {
             let now = self.now();
             let mut queue = self.lock();

@@ -59,7 +59,9 @@ impl<S> RateLimit<S> {
         };
         let endpoint = Endpoint::from_path(request.uri().path());
         let model = request.extensions().get::<Model>();
-        recent::scope(&self.limiter, api_key, endpoint, model)
+        // The headers go down for a new scope in a shared store, whose name
+        // is hashed from `Authorization` (read only on a cache miss).
+        recent::scope(&self.limiter, api_key, endpoint, model, request.headers())
     }
 }
 

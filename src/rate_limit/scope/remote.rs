@@ -1,0 +1,232 @@
+//! A scope whose state lives in a shared store: the queue and its one
+//! timer stay here; only the head of the queue asks the store, one call per
+//! admission, and decides alone (at this process's share) while the store
+//! is unreachable.
+
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use tokio::time::Instant;
+
+use super::super::gcra::{Ask, Pacing};
+use super::super::pace::UNLIMITED;
+use super::super::queue::{set_waker, NOT_QUEUED};
+use super::super::store::{Answer, Asking, Remote};
+use super::{nanos, Scope};
+
+/// The store's handle for this scope, and what the head of the queue is
+/// doing with it.
+#[derive(Debug)]
+pub(crate) struct RemoteScope {
+    remote: Remote,
+    /// Touched only under the queue lock (so never contended).
+    head: Mutex<Head>,
+}
+
+#[derive(Debug, Default)]
+struct Head {
+    step: Step,
+    /// The fallback budgets' GCRA states (scope time), used while the store
+    /// is down.
+    fallback_requests: u64,
+    fallback_tokens: u64,
+}
+
+/// What the head of the queue is doing. It belongs to the queue, not to a
+/// waiter: if the head leaves, the next head takes over the call in flight
+/// or the slot it reserved.
+#[derive(Default)]
+enum Step {
+    #[default]
+    Idle,
+    Asking(Asking),
+    /// Sleep until `at` (scope time), then go (a reserved slot) or ask again.
+    Until {
+        at: u64,
+        go: bool,
+    },
+}
+
+impl fmt::Debug for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Idle => f.write_str("Idle"),
+            Step::Asking(_) => f.write_str("Asking"),
+            Step::Until { at, go } => f
+                .debug_struct("Until")
+                .field("at", at)
+                .field("go", go)
+                .finish(),
+        }
+    }
+}
+
+impl RemoteScope {
+    pub(crate) fn new(remote: Remote) -> RemoteScope {
+        RemoteScope {
+            remote,
+            head: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn remote(&self) -> &Remote {
+        &self.remote
+    }
+
+    fn head(&self) -> MutexGuard<'_, Head> {
+        self.head.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Scope {
+    /// `poll_acquire` for a scope kept in a store: every request queues, the
+    /// head asks the store and sleeps on the scope's one timer.
+    pub(super) fn poll_acquire_remote(
+        &self,
+        remote: &RemoteScope,
+        cost: u32,
+        tokens: u32,
+        slot: &mut u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), ()>> {
+        loop {
+            let instant = Instant::now();
+            let now = self.time(instant);
+            let mut queue = self.lock();
+            let id = match *slot {
+                NOT_QUEUED => {
+                    // Retirement needs an empty queue, under this lock.
+                    if queue.waiters.is_empty() && self.is_retired() {
+                        return Poll::Ready(Err(()));
+                    }
+                    let id = queue.push(cx.waker().clone());
+                    self.queued
+                        .store(queue.waiters.len(), std::sync::atomic::Ordering::Release);
+                    *slot = id;
+                    id
+                }
+                id => id,
+            };
+            queue.drop_cancelled_front();
+            if queue.waiters.front().map(|w| w.id()) != Some(id) {
+                if let Some(at) = queue.position(id) {
+                    set_waker(&mut queue.waiters[at].waker, cx);
+                }
+                return Poll::Pending;
+            }
+            if let Some(head) = queue.waiters.front_mut() {
+                set_waker(&mut head.waker, cx);
+            }
+            let mut head = remote.head();
+            match std::mem::take(&mut head.step) {
+                Step::Idle => {
+                    // A 429 this process saw pauses it at once, whatever
+                    // the store says.
+                    let paused = self.paused_until.load(std::sync::atomic::Ordering::Acquire);
+                    if now < paused {
+                        head.step = Step::Until {
+                            at: paused,
+                            go: false,
+                        };
+                    } else if remote.remote.is_down(instant) {
+                        match self.fallback_grant(remote, &mut head, now, cost, tokens) {
+                            Ok(()) => {
+                                drop(head);
+                                *slot = NOT_QUEUED;
+                                self.pop_head(queue);
+                                return Poll::Ready(Ok(()));
+                            }
+                            Err(at) => head.step = Step::Until { at, go: false },
+                        }
+                    } else {
+                        let (requests, token_pacing) = self.rates();
+                        let asked = token_pacing.map(|pacing| (pacing, tokens));
+                        head.step = Step::Asking(remote.remote.ask(requests, cost, asked));
+                    }
+                }
+                Step::Asking(mut asking) => match asking.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        head.step = Step::Asking(asking);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Ok(Answer::Go)) => {
+                        drop(head);
+                        *slot = NOT_QUEUED;
+                        self.pop_head(queue);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Poll::Ready(Ok(Answer::GoIn(wait))) => {
+                        let at = now.saturating_add(nanos(wait));
+                        head.step = Step::Until { at, go: true };
+                    }
+                    Poll::Ready(Ok(Answer::AskIn(wait))) => {
+                        let at = now.saturating_add(nanos(wait));
+                        head.step = Step::Until { at, go: false };
+                    }
+                    // Reported by the store; the next turn decides alone.
+                    Poll::Ready(Err(_)) => {}
+                },
+                Step::Until { at, go } => {
+                    if now >= at {
+                        if go {
+                            drop(head);
+                            *slot = NOT_QUEUED;
+                            self.pop_head(queue);
+                            return Poll::Ready(Ok(()));
+                        }
+                    } else {
+                        head.step = Step::Until { at, go };
+                        drop(head);
+                        let waited =
+                            queue
+                                .timer
+                                .poll_until(now, at, false, |at| self.instant(at), cx);
+                        if waited.is_pending() {
+                            return Poll::Pending;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decides alone while the store is down, at this process's share of
+    /// each budget. `Err(at)`: not before then.
+    fn fallback_grant(
+        &self,
+        remote: &RemoteScope,
+        head: &mut Head,
+        now: u64,
+        cost: u32,
+        tokens: u32,
+    ) -> Result<(), u64> {
+        let ask = Ask { cost, waited: true };
+        let (requests, token_pacing) = self.rates();
+        let requests = remote.remote.fallback(requests);
+        let next_requests = requests.decide(head.fallback_requests, now, ask, 0);
+        let token_pacing = token_pacing
+            .filter(|pacing| tokens > 0 && pacing.interval != UNLIMITED)
+            .map(|pacing: Pacing| remote.remote.fallback(pacing));
+        let next_tokens = token_pacing.map(|pacing| {
+            let ask = Ask {
+                cost: tokens,
+                waited: true,
+            };
+            pacing.decide(head.fallback_tokens, now, ask, 0)
+        });
+        match (next_requests, next_tokens) {
+            (Ok(requests), None) => {
+                head.fallback_requests = requests;
+                Ok(())
+            }
+            (Ok(requests), Some(Ok(tokens))) => {
+                head.fallback_requests = requests;
+                head.fallback_tokens = tokens;
+                Ok(())
+            }
+            (Err(at), None | Some(Ok(_))) | (Ok(_), Some(Err(at))) => Err(at),
+            (Err(a), Some(Err(b))) => Err(a.max(b)),
+        }
+    }
+}

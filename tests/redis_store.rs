@@ -1,0 +1,478 @@
+#![cfg(all(feature = "redis", feature = "sim"))]
+//! The Redis store against a real `redis-server` (started per test on a free
+//! loopback port, killed at the end) and the simulator as the server: one
+//! quota kept by many limiters, as by many processes; pauses and learned
+//! rates shared; no API key in Redis; an outage survived. Real time,
+//! bounded.
+//!
+//! Each "worker" is a layer of its own (its own limiter, queue and Redis
+//! connection), as a process would have; `examples/shared_quota.rs` runs
+//! real processes.
+
+#[path = "redis_support/mod.rs"]
+mod redis_support;
+#[path = "sim_support/mod.rs"]
+mod sim_support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use redis_support::RedisServer;
+use sim_support::{chat, post, CHAT_MODEL, KEY};
+use tokio::time::Instant;
+use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+use tower_together::extensions::Model;
+use tower_together::rate_limit::store::{RedisStore, Store};
+use tower_together::rate_limit::RateLimitBuilder;
+use tower_together::sim::{Limits, SimService, Simulator};
+use tower_together::{Quota, RetryAfterLayer};
+
+const RATE: u32 = 20;
+
+/// One test at a time: they measure real time on a shared machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn chat_request() -> Request<Full<Bytes>> {
+    let mut request = post("/v1/chat/completions", chat(CHAT_MODEL, "hi"));
+    request.extensions_mut().insert(Model::new(CHAT_MODEL));
+    request
+}
+
+fn redis_store(server: &RedisServer, workers: u32) -> Store {
+    RedisStore::new(&server.url())
+        .expect("url")
+        .secret("test secret")
+        .workers(workers)
+        .into()
+}
+
+/// What a run of `workers` limiters over one simulator saw.
+#[derive(Debug)]
+struct Run {
+    makespan: Duration,
+    /// Per worker: when each of its requests completed, from the start.
+    completions: Vec<Vec<Duration>>,
+    failed: usize,
+}
+
+impl Run {
+    /// Coefficient of variation of requests completed per worker by `at`.
+    fn share_cv(&self, at: Duration) -> f64 {
+        let counts: Vec<f64> = self
+            .completions
+            .iter()
+            .map(|c| c.iter().filter(|t| **t <= at).count() as f64)
+            .collect();
+        let mean = counts.iter().sum::<f64>() / counts.len() as f64;
+        let variance = counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / counts.len() as f64;
+        variance.sqrt() / mean
+    }
+}
+
+/// `workers` layers, each built from `store()`, send `requests` chat
+/// requests between them (each its share, all at once) through a 429 retry
+/// layer, to `sim`.
+async fn run(sim: &SimService, workers: usize, requests: usize, store: impl Fn() -> Store) -> Run {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..workers {
+        let layer = RateLimitBuilder::new(Quota::per_second(RATE))
+            .store(store())
+            .build();
+        let service = ServiceBuilder::new()
+            .layer(RetryAfterLayer::new())
+            .layer(layer)
+            .service(sim.clone());
+        let share = requests / workers + usize::from(worker < requests % workers);
+        tasks.push(tokio::spawn(async move {
+            let sends = (0..share).map(|_| {
+                let service = service.clone();
+                async move {
+                    let answer = service.oneshot(chat_request()).await;
+                    (answer.map(|r| r.status()), start.elapsed())
+                }
+            });
+            futures_util::future::join_all(sends).await
+        }));
+    }
+    let mut completions = Vec::new();
+    let mut failed = 0;
+    for task in tasks {
+        let done = task.await.expect("worker task");
+        failed += done
+            .iter()
+            .filter(|(status, _)| !matches!(status, Ok(StatusCode::OK)))
+            .count();
+        completions.push(done.into_iter().map(|(_, at)| at).collect());
+    }
+    Run {
+        makespan: start.elapsed(),
+        completions,
+        failed,
+    }
+}
+
+fn simulator() -> SimService {
+    Simulator::builder()
+        .limits(Limits::per_second(RATE).burst(RATE))
+        .service()
+}
+
+/// 8 limiters, one key, quota = the server's limit (20/s, burst 20), 400
+/// requests (the 4 000 of BENCHMARKS.md, cut to keep CI short): the server
+/// never sees more than limit + burst in a second, sends no 429, the run
+/// takes at most 5 % longer than the ideal, the workers progress evenly, and
+/// Redis runs about one script per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_limiters_share_one_quota() {
+    let _serial = SERIAL.lock().await;
+    let Some(server) = RedisServer::start("eight_limiters_share_one_quota").await else {
+        return;
+    };
+    let sim = simulator();
+    let requests = 400;
+    let run = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(&sim, 8, requests, || redis_store(&server, 8)),
+    )
+    .await
+    .expect("the run finishes");
+    let stats = sim.stats();
+    let window = stats.max_admitted_in_window(KEY, CHAT_MODEL, Duration::from_secs(1));
+    let ideal = Duration::from_secs_f64((requests as f64 - f64::from(RATE)) / f64::from(RATE));
+    let scripts = server.command_calls("evalsha").await + server.command_calls("eval").await;
+    let cv = run.share_cv(run.makespan / 2);
+    eprintln!(
+        "redis, 8 limiters: makespan {:?} (ideal {ideal:?}), max in 1 s {window}, 429s {}, \
+         scripts/request {:.3}, share CV at half time {cv:.3}",
+        run.makespan,
+        stats.rate_limited(),
+        scripts as f64 / requests as f64
+    );
+    assert_eq!(run.failed, 0);
+    // The target is no 429 at all, and BENCHMARKS.md records that it is
+    // missed: at a quota exactly equal to the limit the server's bucket runs
+    // empty, so scheduling jitter between Redis's decision and the arrival
+    // (worst on a loaded machine) can bring two admissions a hair too close.
+    // Two in 400 is the bound this test holds; more would be a regression.
+    assert!(stats.rate_limited() <= 2, "{} 429s from the server", stats.rate_limited());
+    assert!(window <= 2 * RATE as usize, "{window} in one second");
+    assert!(
+        run.makespan.as_secs_f64() <= 1.05 * ideal.as_secs_f64(),
+        "makespan {:?}, ideal {ideal:?}",
+        run.makespan
+    );
+    assert!(cv <= 0.1, "per-worker share CV {cv}");
+    assert!(
+        (scripts as f64) <= 1.1 * requests as f64,
+        "{scripts} scripts for {requests} requests"
+    );
+}
+
+/// Key names hold a fingerprint, never the API key, and every key expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_hold_no_api_key_and_expire() {
+    let _serial = SERIAL.lock().await;
+    let Some(server) = RedisServer::start("keys_hold_no_api_key_and_expire").await else {
+        return;
+    };
+    let sim = simulator();
+    run(&sim, 2, 10, || redis_store(&server, 2)).await;
+    let mut connection = server.connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "one scope: {keys:?}");
+    let key = &keys[0];
+    assert!(!key.contains(KEY), "{key}");
+    assert!(key.starts_with("tower-together:"), "{key}");
+    assert!(
+        key.ends_with(&format!(":/chat/completions:{CHAT_MODEL}")),
+        "{key}"
+    );
+    let values: Vec<String> = redis::cmd("HVALS")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(values.iter().all(|v| !v.contains(KEY)));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 70_000, "PTTL {ttl}");
+}
+
+/// A 429 seen through one limiter pauses the scope in another (another
+/// process, in real use), which shares only Redis with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_in_one_worker_pauses_all() {
+    let _serial = SERIAL.lock().await;
+    let Some(server) = RedisServer::start("a_429_in_one_worker_pauses_all").await else {
+        return;
+    };
+    let throttled = service_fn(|_: Request<Full<Bytes>>| async {
+        let response = Response::builder()
+            .status(StatusCode::TOO_MANY_REQUESTS)
+            .header("retry-after-ms", "1500")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    let ok = service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let quota = Quota::per_second(100);
+    let first = RateLimitBuilder::new(quota)
+        .store(redis_store(&server, 2))
+        .build()
+        .layer(throttled);
+    let second = RateLimitBuilder::new(quota)
+        .store(redis_store(&server, 2))
+        .build()
+        .layer(ok);
+    let answer = first.oneshot(chat_request()).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The pause is written in the background: give it a moment.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let start = Instant::now();
+    second.oneshot(chat_request()).await.unwrap();
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1200) && waited < Duration::from_millis(2500),
+        "the other worker waited {waited:?}"
+    );
+}
+
+/// A limit one worker learns from `x-ratelimit-limit` paces the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learned_limit_paces_every_worker() {
+    let _serial = SERIAL.lock().await;
+    let Some(server) = RedisServer::start("a_learned_limit_paces_every_worker").await else {
+        return;
+    };
+    let teaching = service_fn(|_: Request<Full<Bytes>>| async {
+        let response = Response::builder()
+            .header("x-ratelimit-limit", "4")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    let ok = service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let quota = Quota::per_second(100).burst(1);
+    let first = RateLimitBuilder::new(quota)
+        .store(redis_store(&server, 2))
+        .build()
+        .layer(teaching);
+    let second = RateLimitBuilder::new(quota)
+        .store(redis_store(&server, 2))
+        .build()
+        .layer(ok);
+    first.oneshot(chat_request()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let start = Instant::now();
+    for _ in 0..4 {
+        second.clone().oneshot(chat_request()).await.unwrap();
+    }
+    // At 4/s with a burst of 1, the last of 4 goes at least 0.75 s after the
+    // first (at the quota's 100/s it would take 30 ms).
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(700), "took {took:?}");
+}
+
+/// Redis killed in the middle of a run and restarted 5 s later on the same
+/// port: the run finishes, every request gets its answer, and while Redis
+/// is away the server sees no more than each worker's fallback share
+/// (quota / workers, burst / workers) allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_falls_back_and_recovers() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut server) = RedisServer::start("an_outage_falls_back_and_recovers").await else {
+        return;
+    };
+    let sim = simulator();
+    let store = {
+        let url = server.url();
+        move || -> Store {
+            RedisStore::new(&url)
+                .expect("url")
+                .workers(4)
+                .timeout(Duration::from_millis(50))
+                .into()
+        }
+    };
+    let sim_run = sim.clone();
+    let running = tokio::spawn(async move { run(&sim_run, 4, 240, store).await });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.kill();
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    server.restart().await;
+    let restarted = Instant::now();
+    let run = tokio::time::timeout(Duration::from_secs(60), running)
+        .await
+        .expect("the run finishes")
+        .expect("no panic");
+    assert_eq!(run.failed, 0, "every request answered 200");
+    let stats = sim.stats();
+    // Admitted by the server during the outage (plus a second after it):
+    // 4 workers at 20/4 a second each with a burst of 5 each.
+    let outage: Vec<Instant> = stats
+        .requests()
+        .iter()
+        .filter(|r| r.admitted && r.arrival >= killed && r.arrival < restarted)
+        .map(|r| r.arrival)
+        .collect();
+    let seconds = restarted.duration_since(killed).as_secs_f64();
+    let allowed = f64::from(RATE) * seconds + f64::from(RATE);
+    eprintln!(
+        "outage {seconds:.1} s: {} admitted (fallback allows {allowed:.0}), 429s {}, makespan {:?}",
+        outage.len(),
+        stats.rate_limited(),
+        run.makespan
+    );
+    assert!(
+        outage.len() as f64 <= allowed,
+        "{} admitted in a {seconds:.1} s outage",
+        outage.len()
+    );
+    // It was not idle: the fallback kept sending at its share.
+    assert!(outage.len() as f64 >= 0.5 * f64::from(RATE) * seconds);
+}
+
+/// Loopback latency a Redis admission adds (p50, p99) over an in-memory
+/// one, one request at a time through one limiter with room to spare.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_latency_on_loopback() {
+    let _serial = SERIAL.lock().await;
+    let Some(server) = RedisServer::start("admission_latency_on_loopback").await else {
+        return;
+    };
+    let ok = service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let quota = Quota::per_second(1_000_000).burst(1_000_000);
+    let measure = |store: Store| {
+        let service = RateLimitBuilder::new(quota).store(store).build().layer(ok);
+        async move {
+            let mut took = Vec::new();
+            for _ in 0..2_000 {
+                let start = std::time::Instant::now();
+                service.clone().oneshot(chat_request()).await.unwrap();
+                took.push(start.elapsed());
+            }
+            took.sort();
+            (took[took.len() / 2], took[took.len() * 99 / 100])
+        }
+    };
+    let (memory_p50, memory_p99) = measure(Store::Memory).await;
+    let (redis_p50, redis_p99) = measure(redis_store(&server, 1)).await;
+    let added_p50 = redis_p50.saturating_sub(memory_p50);
+    let added_p99 = redis_p99.saturating_sub(memory_p99);
+    eprintln!("added per admission: p50 {added_p50:?}, p99 {added_p99:?}");
+    // The goal is 1 ms at p99 (met on a quiet machine, see BENCHMARKS.md);
+    // a busy shared CI box gets a bound that still catches a timer tick or
+    // a timeout per admission.
+    assert!(added_p50 <= Duration::from_millis(2), "p50 {added_p50:?}");
+    assert!(added_p99 <= Duration::from_millis(20), "p99 {added_p99:?}");
+}
+
+/// A key of the wrong type (the script errors) is a Redis failure like any
+/// other: the request still goes, at the fallback share, and nothing panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_of_the_wrong_shape_falls_back() {
+    let _serial = SERIAL.lock().await;
+    let Some(server) = RedisServer::start("a_reply_of_the_wrong_shape_falls_back").await else {
+        return;
+    };
+    let ok = service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let service = RateLimitBuilder::new(Quota::per_second(10))
+        .store(redis_store(&server, 2))
+        .build()
+        .layer(ok);
+    service.clone().oneshot(chat_request()).await.unwrap();
+    let mut connection = server.connection().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    // Overwrite the scope's hash with a string: HMGET now fails in the script.
+    let _: () = redis::cmd("SET")
+        .arg(&keys[0])
+        .arg("not a hash")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            service.clone().oneshot(chat_request()),
+        )
+        .await
+        .expect("no hang");
+        assert_eq!(answer.unwrap().status(), StatusCode::OK);
+    }
+    // Fallback share: 10/s over 2 workers, burst 5: three go at once.
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    // Still a string: the store never wrote through a broken key.
+    let kind: String = redis::cmd("TYPE")
+        .arg(&keys[0])
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(kind, "string");
+}
+
+/// No Redis at all (nothing listens on the port): requests still go, at
+/// this process's share of the quota, and none waits for a connection that
+/// never comes. Needs no redis-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_redis_at_all_paces_at_the_fallback_share() {
+    let _serial = SERIAL.lock().await;
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let ok = service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let store = RedisStore::new(&format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .workers(2);
+    let service = RateLimitBuilder::new(Quota::per_second(20).burst(2))
+        .store(store)
+        .build()
+        .layer(ok);
+    let start = Instant::now();
+    let sends = (0..6).map(|_| service.clone().oneshot(chat_request()));
+    let answers = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures_util::future::join_all(sends),
+    )
+    .await
+    .expect("no hang");
+    assert!(answers
+        .iter()
+        .all(|a| a.as_ref().unwrap().status() == StatusCode::OK));
+    // The share is 10/s with a burst of 1: six take 0.5 s, not 0.2 s.
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(2),
+        "took {took:?}"
+    );
+}
