@@ -15,6 +15,8 @@
 //! | [`Deadline`] | both retry layers | no deadline |
 //! | [`Idempotency`] | backoff layer | from method and path |
 //! | [`AttemptBudget`] | both retry layers | inserted by the outer retry layer |
+//! | [`OnOpen`] | circuit breaker | the layer's setting ([`OnOpen::Wait`] by default) |
+//! | [`RetryBudget`](crate::RetryBudget) | both retry layers | inserted by [`RetryBudgetLayer`](crate::RetryBudgetLayer); none: no budget across calls |
 //!
 //! # Example
 //!
@@ -40,6 +42,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use crate::attempt_budget::AttemptBudget;
+pub use crate::circuit_breaker::OnOpen;
+/// A response extension: the limiter's token reservation, to settle with
+/// the answer's usage.
+pub use crate::rate_limit::TokenReservation;
 
 /// The model a request is for: part of the rate limiter's scope.
 ///
@@ -105,7 +111,7 @@ impl Default for Cost {
 ///
 /// The typed client sets an estimate on every request; set it yourself on
 /// raw requests. The answer's usage corrects it afterwards through
-/// [`TokenReservation`](crate::rate_limit::TokenReservation). Without it a
+/// [`TokenReservation`]. Without it a
 /// request takes no tokens up front (its usage can still be charged when
 /// settled). A cost above the token burst waits for a full bucket and goes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -75,6 +75,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backoff;
+pub mod circuit_breaker;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
@@ -82,6 +83,7 @@ pub mod endpoint;
 pub mod extensions;
 pub mod rate_limit;
 pub mod retry_after;
+pub mod retry_budget;
 #[cfg(feature = "sim")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;
@@ -93,8 +95,10 @@ mod jitter;
 mod time;
 
 pub use backoff::BackoffLayer;
+pub use circuit_breaker::CircuitBreakerLayer;
 pub use rate_limit::{Quota, RateLimitLayer};
 pub use retry_after::RetryAfterLayer;
+pub use retry_budget::{RetryBudget, RetryBudgetLayer};
 
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

@@ -13,7 +13,9 @@ use super::transport::{self, HttpService};
 use super::{ApiKey, BaseUrl, Config, Shared, Together, DEFAULT_BASE_URL};
 use crate::endpoint::Endpoint;
 use crate::rate_limit::RateLimitBuilder;
-use crate::{BackoffLayer, BoxError, Quota, RateLimitLayer, RetryAfterLayer};
+use crate::{
+    BackoffLayer, BoxError, Quota, RateLimitLayer, RetryAfterLayer, RetryBudget, RetryBudgetLayer,
+};
 
 /// Builds a [`Together`] client.
 ///
@@ -54,6 +56,9 @@ pub struct TogetherBuilder {
     quotas: Option<RateLimitBuilder>,
     retry_after: RetryAfterLayer,
     backoff: BackoffLayer,
+    /// `None`: a fresh default budget per built client (so clones of this
+    /// builder do not share one by accident); `Some(None)`: off.
+    retry_budget: Option<Option<RetryBudget>>,
     config: Config,
 }
 
@@ -68,6 +73,7 @@ impl fmt::Debug for TogetherBuilder {
             .field("quotas", &self.quotas)
             .field("retry_after", &self.retry_after)
             .field("backoff", &self.backoff)
+            .field("retry_budget", &self.retry_budget)
             .field("config", &self.config)
             .finish()
     }
@@ -91,6 +97,7 @@ impl TogetherBuilder {
             quotas: None,
             retry_after: RetryAfterLayer::new(),
             backoff: BackoffLayer::new(),
+            retry_budget: None,
             config: Config::default(),
         }
     }
@@ -165,6 +172,16 @@ impl TogetherBuilder {
     /// The 5xx / transport backoff layer (default [`BackoffLayer::new()`]).
     pub fn backoff(mut self, layer: BackoffLayer) -> Self {
         self.backoff = layer;
+        self
+    }
+
+    /// The retry budget both retry layers draw from (see
+    /// [`retry_budget`](crate::retry_budget)); `None` turns it off. Default:
+    /// a [`RetryBudget::new()`] of this client's own (1 retry per second
+    /// plus 20 % of first attempts over 10 s), shared by its clones. Pass
+    /// one handle to several builders to share it between clients.
+    pub fn retry_budget(mut self, budget: impl Into<Option<RetryBudget>>) -> Self {
+        self.retry_budget = Some(budget.into());
         self
     }
 
@@ -338,7 +355,12 @@ impl TogetherBuilder {
     }
 
     fn stack(&self, transport: HttpService, rate_limit: RateLimitLayer) -> HttpService {
+        let budget = match &self.retry_budget {
+            None => Some(RetryBudget::new()),
+            Some(setting) => setting.clone(),
+        };
         let stack = tower::ServiceBuilder::new()
+            .option_layer(budget.map(RetryBudgetLayer::new))
             .layer(self.backoff)
             .layer(self.retry_after)
             .layer(rate_limit)

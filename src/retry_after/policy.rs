@@ -4,7 +4,7 @@ use http::{Request, Response, StatusCode};
 use tower::retry::Policy;
 
 use crate::extensions::{AttemptBudget, Deadline};
-use crate::{jitter, wait_hint};
+use crate::{circuit_breaker, jitter, retry_budget, wait_hint};
 
 /// The [`Policy`] behind [`RetryAfter`](super::RetryAfter): resend on 429
 /// after the server's wait plus jitter; leave every other outcome alone.
@@ -135,6 +135,13 @@ impl RetryAfterPolicy {
             tracing::debug!("429: the call's attempt budget is spent, giving up");
             return None;
         }
+        if !retry_budget::claim_for(request) {
+            tracing::debug!(
+                reason = "budget_exhausted",
+                "429: the retry budget is spent, giving up"
+            );
+            return None;
+        }
         Some(wait)
     }
 }
@@ -150,6 +157,11 @@ where
         request: &mut Request<B>,
         result: &mut Result<Response<ResB>, E>,
     ) -> Option<Self::Future> {
+        // Every outcome reaches the call's circuit first; an open circuit
+        // stops resends.
+        if !circuit_breaker::observe(request, result) {
+            return None;
+        }
         let response = result.as_ref().ok()?;
         if response.status() != StatusCode::TOO_MANY_REQUESTS {
             return None;
