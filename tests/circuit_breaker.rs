@@ -65,6 +65,11 @@ impl Model1 {
     }
 }
 
+/// A breaker that opens after 5 failures (the default is 10).
+fn breaker() -> CircuitBreakerLayer {
+    CircuitBreakerLayer::new().failure_threshold(5)
+}
+
 /// Opens the circuit of `m` with five failing calls that do not wait.
 async fn open_it<S>(service: &S)
 where
@@ -91,7 +96,7 @@ fn request(model: &str) -> Request<String> {
 #[tokio::test(start_paused = true)]
 async fn opens_after_a_run_of_failures_and_fails_fast_without_sending() {
     let model = Model1::new(503);
-    let layer = CircuitBreakerLayer::new().on_open(OnOpen::FailFast);
+    let layer = breaker().on_open(OnOpen::FailFast);
     let service = layer.layer(model.service());
     for _ in 0..5 {
         let response = service.clone().oneshot(request("m")).await.unwrap();
@@ -115,9 +120,7 @@ async fn opens_after_a_run_of_failures_and_fails_fast_without_sending() {
 async fn rate_limits_and_client_errors_never_open_it() {
     for status in [429, 400, 404, 422, 500] {
         let model = Model1::new(status);
-        let service = CircuitBreakerLayer::new()
-            .on_open(OnOpen::FailFast)
-            .layer(model.service());
+        let service = breaker().on_open(OnOpen::FailFast).layer(model.service());
         for _ in 0..50 {
             let response = service.clone().oneshot(request("m")).await.unwrap();
             assert_eq!(response.status(), status);
@@ -126,9 +129,7 @@ async fn rate_limits_and_client_errors_never_open_it() {
     }
     for status in [502, 503, 504, 524, 529] {
         let model = Model1::new(status);
-        let service = CircuitBreakerLayer::new()
-            .on_open(OnOpen::FailFast)
-            .layer(model.service());
+        let service = breaker().on_open(OnOpen::FailFast).layer(model.service());
         for _ in 0..50 {
             let _ = service.clone().oneshot(request("m")).await;
         }
@@ -139,7 +140,7 @@ async fn rate_limits_and_client_errors_never_open_it() {
 #[tokio::test(start_paused = true)]
 async fn probes_are_single_spaced_and_a_success_closes_and_releases_waiters() {
     let model = Model1::new(503);
-    let layer = CircuitBreakerLayer::new();
+    let layer = breaker();
     let service = layer.layer(model.service());
     open_it(&service).await;
     let opened = Instant::now();
@@ -182,7 +183,7 @@ async fn probes_are_single_spaced_and_a_success_closes_and_releases_waiters() {
 #[tokio::test(start_paused = true)]
 async fn a_call_whose_deadline_falls_inside_the_outage_fails_having_sent_nothing() {
     let model = Model1::new(503);
-    let service = CircuitBreakerLayer::new()
+    let service = breaker()
         .cooldown(Duration::from_secs(10))
         .max_cooldown(Duration::from_secs(10))
         .layer(model.service());
@@ -216,9 +217,7 @@ async fn a_dropped_probe_does_not_wedge_the_circuit() {
             Ok::<_, Infallible>(Response::builder().status(503).body(String::new()).unwrap())
         }
     });
-    let service = CircuitBreakerLayer::new()
-        .on_open(OnOpen::FailFast)
-        .layer(inner);
+    let service = breaker().on_open(OnOpen::FailFast).layer(inner);
     for _ in 0..5 {
         let _ = service.clone().oneshot(request("m")).await.unwrap();
     }
@@ -241,7 +240,7 @@ async fn a_dropped_probe_does_not_wedge_the_circuit() {
 #[tokio::test(start_paused = true)]
 async fn a_flood_of_model_names_does_not_grow_the_map() {
     let model = Model1::new(200);
-    let layer = CircuitBreakerLayer::new().max_circuits(16);
+    let layer = breaker().max_circuits(16);
     let service = layer.layer(model.service());
     for i in 0..10_000 {
         let response = service
@@ -257,7 +256,7 @@ async fn a_flood_of_model_names_does_not_grow_the_map() {
 #[tokio::test(start_paused = true)]
 async fn above_the_retry_layers_it_stops_resends_and_waits_out_the_outage() {
     let model = Model1::new(503);
-    let layer = CircuitBreakerLayer::new();
+    let layer = breaker();
     let service = ServiceBuilder::new()
         .layer(layer.clone())
         .layer(BackoffLayer::new())
@@ -290,4 +289,30 @@ async fn above_the_retry_layers_it_stops_resends_and_waits_out_the_outage() {
     // A client with no retries would have sent 120 in those 60 s.
     assert!(during <= 132, "{during} sends during the outage");
     assert!(during < 60, "{during}: opening plus one probe every 2 s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn by_default_one_call_spending_its_attempts_does_not_open_it() {
+    let model = Model1::new(503);
+    let layer = CircuitBreakerLayer::new();
+    let service = ServiceBuilder::new()
+        .layer(layer.clone())
+        .layer(BackoffLayer::new())
+        .layer(RetryAfterLayer::new())
+        .service(model.service());
+    let response = service.clone().oneshot(request("m")).await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(model.sent(), 5);
+    assert_eq!(layer.times_opened(), 0);
+    // A second call's failures complete the run of 10.
+    let mut second = request("m");
+    second.extensions_mut().insert(OnOpen::FailFast);
+    let response = service.clone().oneshot(second).await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(layer.times_opened(), 1);
+    let mut third = request("m");
+    third.extensions_mut().insert(OnOpen::FailFast);
+    let refused = service.oneshot(third).await.unwrap_err();
+    assert!(refused.is::<CircuitOpen>());
+    assert_eq!(model.sent(), 10, "nothing sent once open");
 }

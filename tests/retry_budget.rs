@@ -216,6 +216,9 @@ mod client {
         let sends = Arc::new(AtomicU32::new(0));
         let client = Together::builder()
             .api_key("sk-secret")
+            // The breaker would hold these calls for the model to recover;
+            // this test is about the budget alone.
+            .circuit_breaker(None)
             .build_with_transport(busy(sends.clone()))
             .unwrap();
         let start = Instant::now();
@@ -232,6 +235,9 @@ mod client {
         let sends = Arc::new(AtomicU32::new(0));
         let client = Together::builder()
             .api_key("sk-secret")
+            // The breaker would hold these calls for the model to recover;
+            // this test is about the budget alone.
+            .circuit_breaker(None)
             .retry_budget(None)
             .build_with_transport(busy(sends.clone()))
             .unwrap();
@@ -249,6 +255,10 @@ mod client {
         for _ in 0..2 {
             let client = Together::builder()
                 .api_key("sk-secret")
+                .circuit_breaker(None)
+                // The breaker would hold these calls for the model to recover;
+                // this test is about the budget alone.
+                .circuit_breaker(None)
                 .retry_budget(budget.clone())
                 .build_with_transport(busy(sends.clone()))
                 .unwrap();

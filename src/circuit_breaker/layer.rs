@@ -27,12 +27,12 @@ impl Default for CircuitBreakerLayer {
 }
 
 impl CircuitBreakerLayer {
-    /// Defaults: open after 5 outage-like failures in a row; probe after
+    /// Defaults: open after 10 outage-like failures in a row; probe after
     /// 1 s, then every 2 s; calls wait for the circuit to close (up to their
     /// deadline); at most 1024 circuits.
     pub fn new() -> Self {
         let settings = Settings {
-            failure_threshold: 5,
+            failure_threshold: 10,
             cooldown: Duration::from_secs(1),
             max_cooldown: Duration::from_secs(2),
             max_circuits: 1024,
@@ -52,7 +52,7 @@ impl CircuitBreakerLayer {
         self
     }
 
-    /// Outage-like failures in a row that open a circuit (default 5; 0
+    /// Outage-like failures in a row that open a circuit (default 10; 0
     /// counts as 1).
     pub fn failure_threshold(self, failures: u32) -> Self {
         self.with(|s| s.failure_threshold = failures.max(1))

@@ -12,9 +12,10 @@
 //!   included, resets the count. 429 is the rate limiter's business, and a
 //!   4xx is the request's fault, not the model's; 500 is often one
 //!   request's fault too, so it does not count.
-//! - **Open**, after `failure_threshold` failures in a row (default 5, a
-//!   run no healthy model produces, short enough to stop within a second
-//!   or two at a few calls per second): nothing is sent, and the retry
+//! - **Open**, after `failure_threshold` failures in a row (default 10:
+//!   twice one call's 5 attempts, so one unlucky call never opens it alone;
+//!   a run no healthy model produces; short enough to stop within a few
+//!   seconds at a few calls per second): nothing is sent, and the retry
 //!   layers stop resending calls already in flight. After a cooldown
 //!   (default 1 s, doubling after each failed probe up to 2 s) one call
 //!   goes through as a **probe**. One probe every 2 s is no load on a

@@ -11,6 +11,7 @@ use super::error::Error;
 use super::helpers::fine_tune_cap::FineTuneGate;
 use super::transport::{self, HttpService};
 use super::{ApiKey, BaseUrl, Config, Shared, Together, DEFAULT_BASE_URL};
+use crate::circuit_breaker::CircuitBreakerLayer;
 use crate::endpoint::Endpoint;
 use crate::rate_limit::RateLimitBuilder;
 use crate::{
@@ -59,6 +60,8 @@ pub struct TogetherBuilder {
     /// `None`: a fresh default budget per built client (so clones of this
     /// builder do not share one by accident); `Some(None)`: off.
     retry_budget: Option<Option<RetryBudget>>,
+    /// As `retry_budget`: `None` is a fresh default breaker per client.
+    circuit_breaker: Option<Option<CircuitBreakerLayer>>,
     config: Config,
 }
 
@@ -74,6 +77,7 @@ impl fmt::Debug for TogetherBuilder {
             .field("retry_after", &self.retry_after)
             .field("backoff", &self.backoff)
             .field("retry_budget", &self.retry_budget)
+            .field("circuit_breaker", &self.circuit_breaker)
             .field("config", &self.config)
             .finish()
     }
@@ -98,6 +102,7 @@ impl TogetherBuilder {
             retry_after: RetryAfterLayer::new(),
             backoff: BackoffLayer::new(),
             retry_budget: None,
+            circuit_breaker: None,
             config: Config::default(),
         }
     }
@@ -182,6 +187,18 @@ impl TogetherBuilder {
     /// one handle to several builders to share it between clients.
     pub fn retry_budget(mut self, budget: impl Into<Option<RetryBudget>>) -> Self {
         self.retry_budget = Some(budget.into());
+        self
+    }
+
+    /// The circuit breaker above the retry layers (see
+    /// [`circuit_breaker`](crate::circuit_breaker)); `None` turns it off.
+    /// Default: a [`CircuitBreakerLayer::new()`] of this client's own,
+    /// whose calls wait (up to the total timeout) while a model's circuit
+    /// is open, except calls for a model with [`fallback`](Self::fallback)s
+    /// left, which go to the next one at once. Pass one layer to several
+    /// builders to share its circuits.
+    pub fn circuit_breaker(mut self, layer: impl Into<Option<CircuitBreakerLayer>>) -> Self {
+        self.circuit_breaker = Some(layer.into());
         self
     }
 
@@ -359,8 +376,13 @@ impl TogetherBuilder {
             None => Some(RetryBudget::new()),
             Some(setting) => setting.clone(),
         };
+        let breaker = match &self.circuit_breaker {
+            None => Some(CircuitBreakerLayer::new()),
+            Some(setting) => setting.clone(),
+        };
         let stack = tower::ServiceBuilder::new()
             .option_layer(budget.map(RetryBudgetLayer::new))
+            .option_layer(breaker)
             .layer(self.backoff)
             .layer(self.retry_after)
             .layer(rate_limit)

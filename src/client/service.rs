@@ -19,7 +19,7 @@ use super::request::{ApiRequest, RequestBody};
 use super::stream::SseStream;
 use super::transport::ResponseBody;
 use super::{Together, TokenEstimate};
-use crate::extensions::{Cost, Deadline, Idempotency, Model};
+use crate::extensions::{Cost, Deadline, Idempotency, Model, OnOpen};
 
 /// The boxed future of a typed call.
 type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'static>>;
@@ -141,7 +141,22 @@ impl Together {
                 idempotency: None,
                 accept,
             };
-            let response = self.exchange(outgoing, deadline).await?;
+            // With a fallback left, an open circuit should hand over at
+            // once rather than wait for this model to recover.
+            let on_open = (next_fallback.len() > 0).then_some(OnOpen::FailFast);
+            let response = match self.exchange_with(outgoing, deadline, on_open).await {
+                Ok(response) => response,
+                Err(error) if error.is_circuit_open() && next_fallback.len() > 0 => {
+                    if let Some(fallback) = next_fallback.next() {
+                        if request.set_model(fallback) {
+                            tracing::debug!(to = %fallback, reason = "circuit_open", "falling back");
+                            continue;
+                        }
+                    }
+                    return Err(error);
+                }
+                Err(error) => return Err(error),
+            };
             if response.status().is_success() {
                 return Ok((request, response));
             }
@@ -170,6 +185,17 @@ impl Together {
         &self,
         outgoing: Outgoing<'_>,
         deadline: Option<Instant>,
+    ) -> Result<Response<ResponseBody>, Error> {
+        self.exchange_with(outgoing, deadline, None).await
+    }
+
+    /// [`exchange`](Self::exchange), telling the circuit breaker what to do
+    /// when the model's circuit is open.
+    pub(crate) async fn exchange_with(
+        &self,
+        outgoing: Outgoing<'_>,
+        deadline: Option<Instant>,
+        on_open: Option<OnOpen>,
     ) -> Result<Response<ResponseBody>, Error> {
         let (content_type, bytes) = outgoing.body.into_parts();
         let mut request = Request::new(Full::new(bytes));
@@ -200,6 +226,9 @@ impl Together {
         }
         if let Some(idempotency) = outgoing.idempotency {
             extensions.insert(idempotency);
+        }
+        if let Some(on_open) = on_open {
+            extensions.insert(on_open);
         }
         let mut http = self.inner.http.clone();
         let ready = http.ready().await.map_err(Error::transport)?;
