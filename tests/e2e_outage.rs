@@ -338,3 +338,72 @@ impl<B: Clone, ResB> Policy<Request<B>, http::Response<ResB>, Infallible> for Na
         Some(request.clone())
     }
 }
+
+const EMBED: &str = "BAAI/bge-base-en-v1.5";
+
+/// 10 000 inputs at the limit (500 requests of 20 at 10 requests/s: 50 s
+/// of work), with the embedding model down for 60 s from 20 s in.
+#[tokio::test(start_paused = true)]
+async fn full_load_outage_loses_nothing_and_resumes_at_the_ideal_pace() {
+    let sim = Simulator::builder()
+        .api_key(KEY)
+        .limits(Limits::per_second(10))
+        .outage(Fault::outage(
+            EMBED,
+            Duration::from_secs(20),
+            OUTAGE,
+            OutageKind::Overloaded,
+        ))
+        .seed(SEED)
+        .service();
+    // Fail fast, so the run ends with what it has during the outage.
+    let client = builder()
+        .circuit_breaker(CircuitBreakerLayer::new().on_open(OnOpen::FailFast))
+        .build_with_transport(sim.clone())
+        .unwrap();
+    let texts: Vec<String> = (0..10_000).map(|i| format!("text {i}")).collect();
+    let start = Instant::now();
+    let error = client.embed_all(EMBED, &texts).await.unwrap_err();
+    let first_run = start.elapsed();
+    let failed: Vec<usize> = error.failed_inputs().collect();
+    let partial = error.into_partial();
+    let finished = partial.iter().filter(|v| v.is_some()).count();
+    // Every finished vector is in the error, at its input's place, and is
+    // the one the server sent.
+    let answered_ok = sim
+        .stats()
+        .requests()
+        .iter()
+        .filter(|r| r.model.as_deref() == Some(EMBED) && r.status.is_some_and(|s| s.is_success()))
+        .count();
+    assert_eq!(finished, answered_ok * 20, "every answered batch kept");
+    assert_eq!(finished + failed.len(), texts.len());
+    for (i, vector) in partial.iter().enumerate() {
+        if let Some(vector) = vector {
+            assert_eq!(
+                vector,
+                &tower_together::sim::embedding_for(&texts[i], vector.len())
+            );
+        }
+    }
+
+    // Resume after the outage with what remains.
+    tokio::time::sleep_until(start + Duration::from_secs(20) + OUTAGE).await;
+    let remaining: Vec<&str> = failed.iter().map(|&i| texts[i].as_str()).collect();
+    let resumed = Instant::now();
+    let vectors = client.embed_all(EMBED, &remaining).await.unwrap();
+    let took = resumed.elapsed();
+    assert_eq!(vectors.len(), remaining.len());
+    let ideal = Duration::from_secs_f64(remaining.len().div_ceil(20) as f64 / 10.0);
+    eprintln!(
+        "full-load outage: first run ended after {first_run:?} with {finished} of 10000 vectors kept; \
+         resumed {} inputs in {took:?} (ideal {ideal:?}, ratio {:.3})",
+        remaining.len(),
+        took.as_secs_f64() / ideal.as_secs_f64()
+    );
+    assert!(!remaining.is_empty());
+    assert!(
+        took.as_secs_f64() <= 1.05 * ideal.as_secs_f64(),
+        "{took:?} > 1.05 × {ideal:?}"
+    );
+}
