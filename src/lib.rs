@@ -87,6 +87,7 @@ pub mod retry_budget;
 #[cfg(feature = "sim")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;
+pub mod telemetry;
 pub mod wait_hint;
 
 mod attempt_budget;

@@ -245,7 +245,8 @@ where
         // Below `max_retries`, checked above: cannot overflow.
         self.retries += 1;
         tracing::debug!(
-            ?delay,
+            reason = "backoff",
+            wait_ms = delay.as_millis() as u64,
             retry = self.retries,
             "backoff: waiting before resending"
         );

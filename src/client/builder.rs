@@ -14,6 +14,7 @@ use super::{ApiKey, BaseUrl, Config, Shared, Together, DEFAULT_BASE_URL};
 use crate::circuit_breaker::CircuitBreakerLayer;
 use crate::endpoint::Endpoint;
 use crate::rate_limit::RateLimitBuilder;
+use crate::telemetry::AttemptSpanLayer;
 use crate::{
     BackoffLayer, BoxError, Quota, RateLimitLayer, RetryAfterLayer, RetryBudget, RetryBudgetLayer,
 };
@@ -385,6 +386,7 @@ impl TogetherBuilder {
             .option_layer(breaker)
             .layer(self.backoff)
             .layer(self.retry_after)
+            .layer(AttemptSpanLayer::new())
             .layer(rate_limit)
             .timeout(self.attempt_timeout)
             .service(transport);

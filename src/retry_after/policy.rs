@@ -169,7 +169,12 @@ where
         let wait = self.wait_for(request, response)?;
         // Below `max_retries`, checked in `wait_for`: cannot overflow.
         self.retries += 1;
-        tracing::debug!(?wait, retry = self.retries, "429: waiting before resending");
+        tracing::debug!(
+            reason = "retry_after",
+            wait_ms = wait.as_millis() as u64,
+            retry = self.retries,
+            "429: waiting before resending"
+        );
         // tokio clamps a wait past the end of its clock to "far future".
         Some(tokio::time::sleep(wait))
     }
