@@ -62,6 +62,7 @@
 //! |---|---|---|
 //! | `client` | yes | the typed [`Together`] client over hyper-util + rustls |
 //! | `sim` | no | a Together look-alike server for tests ([`sim`]) |
+//! | `metrics` | no | metrics through the `metrics` facade ([`telemetry::metrics`]) |
 //!
 //! All waiting goes through `tokio::time`, so `tokio::time::pause()` drives
 //! every clock in tests.

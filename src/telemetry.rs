@@ -1,5 +1,5 @@
-//! Tracing: the names of span fields, and a layer that opens one span per
-//! attempt.
+//! Tracing and metrics: the names of span fields and metrics, and a layer
+//! that opens one span per attempt and records its metrics.
 //!
 //! The typed [`Together`](crate::Together) client opens one span per call
 //! (`together.call`) and, through [`AttemptSpanLayer`] in its stack just
@@ -18,6 +18,10 @@
 //! | `http.request.resend_count` | attempt | resends of this call before this attempt |
 //! | `http.response.status_code` | call, attempt | the status answered |
 //! | `error.type` | call, attempt | the status code as text for an error status, else the kind of failure (`timeout`, `transport`, `circuit_open`, ...) |
+//!
+//! Metrics (feature `metrics`, through the `metrics` facade, so any
+//! exporter works): see [`metrics`] for the names; the table is in the
+//! README's "Observability" section.
 //!
 //! Every wait is an event with a `reason` field: `retry_after` (a 429's
 //! wait), `backoff` (a 5xx's), `budget_exhausted` (the retry budget
@@ -58,8 +62,12 @@ use tower_service::Service;
 use tracing::field::Empty;
 use tracing::Span;
 
+use tokio::time::Instant;
+
 use crate::endpoint::Endpoint;
 use crate::extensions::{AttemptBudget, Model};
+
+pub mod metrics;
 
 /// Opens a `together.attempt` span around each request that passes; see
 /// the [module docs](self).
@@ -109,12 +117,14 @@ where
         let resends = extensions
             .get::<AttemptBudget>()
             .map_or(0, |budget| budget.sent().saturating_sub(1));
+        let endpoint = Endpoint::from_path(path);
+        let model = extensions.get::<Model>().cloned();
         let span = tracing::info_span!(
             "together.attempt",
             http.request.method = %request.method(),
             url.path = path,
-            together.model = extensions.get::<Model>().map(Model::as_str),
-            together.endpoint = Endpoint::from_path(path).as_str(),
+            together.model = model.as_ref().map(Model::as_str),
+            together.endpoint = endpoint.as_str(),
             http.request.resend_count = resends,
             http.response.status_code = Empty,
             error.type = Empty,
@@ -126,6 +136,9 @@ where
         AttemptFuture {
             inner: future,
             span,
+            endpoint,
+            model,
+            started: Instant::now(),
         }
     }
 }
@@ -138,6 +151,9 @@ pin_project! {
         #[pin]
         inner: F,
         span: Span,
+        endpoint: Endpoint,
+        model: Option<Model>,
+        started: Instant,
     }
 }
 
@@ -159,6 +175,13 @@ where
         let _entered = this.span.enter();
         let result = ready!(this.inner.poll(cx));
         record_outcome(this.span, &result);
+        let status = result.as_ref().ok().map(Response::status);
+        metrics::attempt(
+            *this.endpoint,
+            this.model.as_ref(),
+            status,
+            this.started.elapsed(),
+        );
         Poll::Ready(result)
     }
 }

@@ -5,6 +5,7 @@ use tower::retry::Policy;
 
 use crate::endpoint::Endpoint;
 use crate::extensions::{AttemptBudget, Deadline, Idempotency};
+use crate::telemetry::metrics;
 use crate::{circuit_breaker, jitter, retry_budget, wait_hint};
 
 /// The [`Policy`] behind [`Backoff`](super::Backoff): resend after a
@@ -240,10 +241,12 @@ where
                 reason = "budget_exhausted",
                 "backoff: the retry budget is spent, giving up"
             );
+            metrics::gave_up(request, "budget_exhausted");
             return None;
         }
         // Below `max_retries`, checked above: cannot overflow.
         self.retries += 1;
+        metrics::retry(request, "backoff");
         tracing::debug!(
             reason = "backoff",
             wait_ms = delay.as_millis() as u64,

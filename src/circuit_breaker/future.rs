@@ -155,6 +155,9 @@ fn replayable<B>(request: &Request<B>) -> bool {
 }
 
 fn refusal<B>(request: Option<&Request<B>>) -> BoxError {
+    if let Some(request) = request {
+        crate::telemetry::metrics::gave_up(request, "circuit_open");
+    }
     let model = request.and_then(|r| r.extensions().get::<Model>());
     Box::new(CircuitOpen::new(model.map(Model::as_str)))
 }

@@ -4,6 +4,7 @@ use http::{Request, Response, StatusCode};
 use tower::retry::Policy;
 
 use crate::extensions::{AttemptBudget, Deadline};
+use crate::telemetry::metrics;
 use crate::{circuit_breaker, jitter, retry_budget, wait_hint};
 
 /// The [`Policy`] behind [`RetryAfter`](super::RetryAfter): resend on 429
@@ -140,6 +141,7 @@ impl RetryAfterPolicy {
                 reason = "budget_exhausted",
                 "429: the retry budget is spent, giving up"
             );
+            metrics::gave_up(request, "budget_exhausted");
             return None;
         }
         Some(wait)
@@ -169,6 +171,7 @@ where
         let wait = self.wait_for(request, response)?;
         // Below `max_retries`, checked in `wait_for`: cannot overflow.
         self.retries += 1;
+        metrics::retry(request, "retry_after");
         tracing::debug!(
             reason = "retry_after",
             wait_ms = wait.as_millis() as u64,
