@@ -101,9 +101,11 @@ mod registry;
 mod reservation;
 mod scope;
 mod service;
+mod snapshot;
 
 pub use self::builder::RateLimitBuilder;
 pub use self::layer::RateLimitLayer;
 pub use self::quota::{Quota, QuotaError};
 pub use self::reservation::TokenReservation;
 pub use self::service::RateLimit;
+pub use self::snapshot::{ScopeSnapshot, Snapshot};
