@@ -45,7 +45,7 @@ impl<S> CircuitBreaker<S> {
 
 impl<S, B, ResB> Service<Request<B>> for CircuitBreaker<S>
 where
-    S: Service<Request<B>, Response = Response<ResB>> + Clone + Send + 'static,
+    S: Service<Request<B>, Response = Response<ResB>> + Clone,
     S::Error: Into<BoxError>,
     B: Clone,
 {
