@@ -15,6 +15,8 @@
 //! | [`Deadline`] | both retry layers | no deadline |
 //! | [`Idempotency`] | backoff layer | from method and path |
 //! | [`AttemptBudget`] | both retry layers | inserted by the outer retry layer |
+//! | [`OnOpen`] | circuit breaker | the layer's setting ([`OnOpen::Wait`] by default) |
+//! | [`RetryBudget`](crate::RetryBudget) | both retry layers | inserted by [`RetryBudgetLayer`](crate::RetryBudgetLayer); none: no budget across calls |
 //!
 //! # Example
 //!
@@ -40,6 +42,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use crate::attempt_budget::AttemptBudget;
+pub use crate::circuit_breaker::OnOpen;
 
 /// The model a request is for: part of the rate limiter's scope.
 ///

@@ -62,6 +62,7 @@
 //! |---|---|---|
 //! | `client` | yes | the typed [`Together`] client over hyper-util + rustls |
 //! | `sim` | no | a Together look-alike server for tests ([`sim`]) |
+//! | `metrics` | no | metrics through the `metrics` facade ([`telemetry::metrics`]) |
 //!
 //! All waiting goes through `tokio::time`, so `tokio::time::pause()` drives
 //! every clock in tests.
@@ -75,6 +76,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backoff;
+pub mod circuit_breaker;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
@@ -82,9 +84,11 @@ pub mod endpoint;
 pub mod extensions;
 pub mod rate_limit;
 pub mod retry_after;
+pub mod retry_budget;
 #[cfg(feature = "sim")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sim")))]
 pub mod sim;
+pub mod telemetry;
 pub mod wait_hint;
 
 mod attempt_budget;
@@ -93,8 +97,10 @@ mod jitter;
 mod time;
 
 pub use backoff::BackoffLayer;
+pub use circuit_breaker::CircuitBreakerLayer;
 pub use rate_limit::{Quota, RateLimitLayer};
 pub use retry_after::RetryAfterLayer;
+pub use retry_budget::{RetryBudget, RetryBudgetLayer};
 
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

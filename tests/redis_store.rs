@@ -157,7 +157,11 @@ async fn eight_limiters_share_one_quota() {
     // empty, so scheduling jitter between Redis's decision and the arrival
     // (worst on a loaded machine) can bring two admissions a hair too close.
     // Two in 400 is the bound this test holds; more would be a regression.
-    assert!(stats.rate_limited() <= 2, "{} 429s from the server", stats.rate_limited());
+    assert!(
+        stats.rate_limited() <= 2,
+        "{} 429s from the server",
+        stats.rate_limited()
+    );
     assert!(window <= 2 * RATE as usize, "{window} in one second");
     assert!(
         run.makespan.as_secs_f64() <= 1.05 * ideal.as_secs_f64(),

@@ -112,5 +112,6 @@ mod policy;
 mod service;
 
 pub use self::layer::BackoffLayer;
+pub(crate) use self::policy::creates_billed_work;
 pub use self::policy::BackoffPolicy;
 pub use self::service::Backoff;

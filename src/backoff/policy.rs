@@ -5,7 +5,8 @@ use tower::retry::Policy;
 
 use crate::endpoint::Endpoint;
 use crate::extensions::{AttemptBudget, Deadline, Idempotency};
-use crate::{jitter, wait_hint};
+use crate::telemetry::metrics;
+use crate::{circuit_breaker, jitter, retry_budget, wait_hint};
 
 /// The [`Policy`] behind [`Backoff`](super::Backoff): resend after a
 /// retryable status (408, 409, 5xx but 501 and 505, anything with
@@ -143,7 +144,7 @@ impl BackoffPolicy {
 
 /// A `POST` that creates a fine-tune job, a batch or a file: sending it twice
 /// could start two billed jobs. Cancelling is safe to repeat.
-fn creates_billed_work<B>(request: &Request<B>) -> bool {
+pub(crate) fn creates_billed_work<B>(request: &Request<B>) -> bool {
     if request.method() != Method::POST {
         return false;
     }
@@ -209,6 +210,11 @@ where
         request: &mut Request<B>,
         result: &mut Result<Response<ResB>, E>,
     ) -> Option<Self::Future> {
+        // Every outcome reaches the call's circuit first (once, whichever
+        // retry layer sees it first); an open circuit stops resends.
+        if !circuit_breaker::observe(request, result) {
+            return None;
+        }
         let server_wait = retryable(request, result)?;
         if self.retries >= self.max_retries {
             tracing::debug!(retries = self.retries, "backoff: retries spent, giving up");
@@ -230,10 +236,20 @@ where
             tracing::debug!("backoff: the call's attempt budget is spent, giving up");
             return None;
         }
+        if !retry_budget::claim_for(request) {
+            tracing::debug!(
+                reason = "budget_exhausted",
+                "backoff: the retry budget is spent, giving up"
+            );
+            metrics::gave_up(request, "budget_exhausted");
+            return None;
+        }
         // Below `max_retries`, checked above: cannot overflow.
         self.retries += 1;
+        metrics::retry(request, "backoff");
         tracing::debug!(
-            ?delay,
+            reason = "backoff",
+            wait_ms = delay.as_millis() as u64,
             retry = self.retries,
             "backoff: waiting before resending"
         );

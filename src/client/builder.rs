@@ -11,9 +11,13 @@ use super::error::Error;
 use super::helpers::fine_tune_cap::FineTuneGate;
 use super::transport::{self, HttpService};
 use super::{ApiKey, BaseUrl, Config, Shared, Together, DEFAULT_BASE_URL};
+use crate::circuit_breaker::CircuitBreakerLayer;
 use crate::endpoint::Endpoint;
 use crate::rate_limit::RateLimitBuilder;
-use crate::{BackoffLayer, BoxError, Quota, RateLimitLayer, RetryAfterLayer};
+use crate::telemetry::AttemptSpanLayer;
+use crate::{
+    BackoffLayer, BoxError, Quota, RateLimitLayer, RetryAfterLayer, RetryBudget, RetryBudgetLayer,
+};
 
 /// Builds a [`Together`] client.
 ///
@@ -54,6 +58,11 @@ pub struct TogetherBuilder {
     quotas: Option<RateLimitBuilder>,
     retry_after: RetryAfterLayer,
     backoff: BackoffLayer,
+    /// `None`: a fresh default budget per built client (so clones of this
+    /// builder do not share one by accident); `Some(None)`: off.
+    retry_budget: Option<Option<RetryBudget>>,
+    /// As `retry_budget`: `None` is a fresh default breaker per client.
+    circuit_breaker: Option<Option<CircuitBreakerLayer>>,
     config: Config,
 }
 
@@ -68,6 +77,8 @@ impl fmt::Debug for TogetherBuilder {
             .field("quotas", &self.quotas)
             .field("retry_after", &self.retry_after)
             .field("backoff", &self.backoff)
+            .field("retry_budget", &self.retry_budget)
+            .field("circuit_breaker", &self.circuit_breaker)
             .field("config", &self.config)
             .finish()
     }
@@ -91,6 +102,8 @@ impl TogetherBuilder {
             quotas: None,
             retry_after: RetryAfterLayer::new(),
             backoff: BackoffLayer::new(),
+            retry_budget: None,
+            circuit_breaker: None,
             config: Config::default(),
         }
     }
@@ -165,6 +178,28 @@ impl TogetherBuilder {
     /// The 5xx / transport backoff layer (default [`BackoffLayer::new()`]).
     pub fn backoff(mut self, layer: BackoffLayer) -> Self {
         self.backoff = layer;
+        self
+    }
+
+    /// The retry budget both retry layers draw from (see
+    /// [`retry_budget`](crate::retry_budget)); `None` turns it off. Default:
+    /// a [`RetryBudget::new()`] of this client's own (1 retry per second
+    /// plus 20 % of first attempts over 10 s), shared by its clones. Pass
+    /// one handle to several builders to share it between clients.
+    pub fn retry_budget(mut self, budget: impl Into<Option<RetryBudget>>) -> Self {
+        self.retry_budget = Some(budget.into());
+        self
+    }
+
+    /// The circuit breaker above the retry layers (see
+    /// [`circuit_breaker`](crate::circuit_breaker)); `None` turns it off.
+    /// Default: a [`CircuitBreakerLayer::new()`] of this client's own,
+    /// whose calls wait (up to the total timeout) while a model's circuit
+    /// is open, except calls for a model with [`fallback`](Self::fallback)s
+    /// left, which go to the next one at once. Pass one layer to several
+    /// builders to share its circuits.
+    pub fn circuit_breaker(mut self, layer: impl Into<Option<CircuitBreakerLayer>>) -> Self {
+        self.circuit_breaker = Some(layer.into());
         self
     }
 
@@ -330,9 +365,20 @@ impl TogetherBuilder {
     }
 
     fn stack(&self, transport: HttpService, rate_limit: RateLimitLayer) -> HttpService {
+        let budget = match &self.retry_budget {
+            None => Some(RetryBudget::new()),
+            Some(setting) => setting.clone(),
+        };
+        let breaker = match &self.circuit_breaker {
+            None => Some(CircuitBreakerLayer::new()),
+            Some(setting) => setting.clone(),
+        };
         let stack = tower::ServiceBuilder::new()
+            .option_layer(budget.map(RetryBudgetLayer::new))
+            .option_layer(breaker)
             .layer(self.backoff)
             .layer(self.retry_after)
+            .layer(AttemptSpanLayer::new())
             .layer(rate_limit)
             .timeout(self.attempt_timeout)
             .service(transport);

@@ -319,6 +319,25 @@ impl Error {
         by_code || by_type || by_status
     }
 
+    /// Whether the request was not sent because its model's circuit is open
+    /// (see [`circuit_breaker`](crate::circuit_breaker)): the model has
+    /// been failing, and the call was set to fail fast or its deadline
+    /// would pass before the circuit could close.
+    pub fn is_circuit_open(&self) -> bool {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = self
+            .inner
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static));
+        while let Some(error) = next {
+            if error.is::<crate::circuit_breaker::CircuitOpen>() {
+                return true;
+            }
+            next = error.source();
+        }
+        false
+    }
+
     /// Whether the request ran out of time: a client-side timeout, or a 408,
     /// 504 or 524 (Cloudflare's timeout) from the server.
     pub fn is_timeout(&self) -> bool {

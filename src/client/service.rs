@@ -13,13 +13,16 @@ use http::{Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
-use super::error::{error_body_prefix, Error};
+use super::error::{error_body_prefix, Error, ErrorKind};
 use super::request::{ApiRequest, RequestBody};
 use super::stream::SseStream;
 use super::transport::ResponseBody;
 use super::Together;
-use crate::extensions::{Deadline, Idempotency, Model, TokenCost};
+use crate::endpoint::Endpoint;
+use crate::extensions::{Deadline, Idempotency, Model, OnOpen, TokenCost};
 use crate::rate_limit::TokenReservation;
 
 /// The boxed future of a typed call.
@@ -82,6 +85,13 @@ impl Together {
     /// Sends a typed request: with fallback models on 503, and "did you mean"
     /// suggestions on a model-not-found error, within the total timeout.
     pub(crate) async fn send<R: ApiRequest>(&self, request: R) -> Result<R::Response, Error> {
+        let span = self.call_span(&request);
+        let result = self.send_inner(request).instrument(span.clone()).await;
+        record_call(&span, &result);
+        result
+    }
+
+    async fn send_inner<R: ApiRequest>(&self, request: R) -> Result<R::Response, Error> {
         let deadline = self.deadline();
         let work = async {
             let (request, response) = self.open(request, deadline, "application/json").await?;
@@ -117,9 +127,13 @@ impl Together {
         T: serde::de::DeserializeOwned,
     {
         let deadline = self.deadline();
-        let (_, response) = self
+        let span = self.call_span(&request);
+        let opened = self
             .within(deadline, self.open(request, deadline, "text/event-stream"))
-            .await?;
+            .instrument(span.clone())
+            .await;
+        record_call(&span, &opened);
+        let (_, response) = opened?;
         let reservation = response.extensions().get::<TokenReservation>().cloned();
         Ok(SseStream::new(
             response.into_body(),
@@ -156,7 +170,22 @@ impl Together {
                 idempotency: None,
                 accept,
             };
-            let response = self.exchange(outgoing, deadline).await?;
+            // With a fallback left, an open circuit should hand over at
+            // once rather than wait for this model to recover.
+            let on_open = (next_fallback.len() > 0).then_some(OnOpen::FailFast);
+            let response = match self.exchange_with(outgoing, deadline, on_open).await {
+                Ok(response) => response,
+                Err(error) if error.is_circuit_open() && next_fallback.len() > 0 => {
+                    if let Some(fallback) = next_fallback.next() {
+                        if request.set_model(fallback) {
+                            tracing::debug!(to = %fallback, reason = "circuit_open", "falling back");
+                            continue;
+                        }
+                    }
+                    return Err(error);
+                }
+                Err(error) => return Err(error),
+            };
             if response.status().is_success() {
                 return Ok((request, response));
             }
@@ -186,6 +215,17 @@ impl Together {
         outgoing: Outgoing<'_>,
         deadline: Option<Instant>,
     ) -> Result<Response<ResponseBody>, Error> {
+        self.exchange_with(outgoing, deadline, None).await
+    }
+
+    /// [`exchange`](Self::exchange), telling the circuit breaker what to do
+    /// when the model's circuit is open.
+    pub(crate) async fn exchange_with(
+        &self,
+        outgoing: Outgoing<'_>,
+        deadline: Option<Instant>,
+        on_open: Option<OnOpen>,
+    ) -> Result<Response<ResponseBody>, Error> {
         let (content_type, bytes) = outgoing.body.into_parts();
         let mut request = Request::new(Full::new(bytes));
         *request.method_mut() = outgoing.method;
@@ -214,6 +254,9 @@ impl Together {
         }
         if let Some(idempotency) = outgoing.idempotency {
             extensions.insert(idempotency);
+        }
+        if let Some(on_open) = on_open {
+            extensions.insert(on_open);
         }
         let mut http = self.inner.http.clone();
         let ready = http.ready().await.map_err(Error::transport)?;
@@ -272,6 +315,23 @@ impl Together {
         .with_model(model)
     }
 
+    /// The `together.call` span of one typed call (see
+    /// [`telemetry`](crate::telemetry)): never the key or the body.
+    fn call_span<R: ApiRequest>(&self, request: &R) -> Span {
+        let path = request.path();
+        let uri = self.uri(&path).ok();
+        tracing::info_span!(
+            "together.call",
+            http.request.method = %request.method(),
+            server.address = uri.as_ref().and_then(Uri::host),
+            url.path = uri.as_ref().map(Uri::path),
+            together.model = request.model(),
+            together.endpoint = Endpoint::from_path(&path).as_str(),
+            http.response.status_code = Empty,
+            error.type = Empty,
+        )
+    }
+
     /// The full URI of `path` below the base URL.
     pub(crate) fn uri(&self, path: &str) -> Result<Uri, Error> {
         self.inner.base.join(path)
@@ -302,6 +362,38 @@ impl Together {
     /// The API key, for scrubbing server text; never shown.
     pub(crate) fn secret(&self) -> Option<&str> {
         self.inner.api_key.as_ref().map(|k| &*k.secret)
+    }
+}
+
+/// Records a call's outcome on its span: 200 on success (the typed
+/// response keeps no status), else the error's status or kind.
+fn record_call<T>(span: &Span, result: &Result<T, Error>) {
+    match result {
+        Ok(_) => {
+            span.record("http.response.status_code", 200u16);
+        }
+        Err(error) => {
+            if let Some(status) = error.status() {
+                span.record("http.response.status_code", status.as_u16());
+                span.record("error.type", status.as_str());
+            } else if error.is_circuit_open() {
+                span.record("error.type", "circuit_open");
+            } else {
+                span.record("error.type", error_kind_name(error.kind()));
+            }
+        }
+    }
+}
+
+fn error_kind_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Api => "api",
+        ErrorKind::Transport => "transport",
+        ErrorKind::Timeout => "timeout",
+        ErrorKind::Decode => "decode",
+        ErrorKind::Stream => "stream",
+        ErrorKind::Config => "config",
+        ErrorKind::InvalidRequest => "invalid_request",
     }
 }
 

@@ -5,6 +5,7 @@ use tower_layer::Layer;
 use super::builder::RateLimitBuilder;
 use super::config::Config;
 use super::registry::Limiter;
+use super::snapshot::Snapshot;
 use super::{Quota, RateLimit};
 use crate::endpoint::Endpoint;
 
@@ -57,6 +58,12 @@ impl RateLimitLayer {
     /// [`RateLimitBuilder::idle_timeout`]).
     pub fn scope_count(&self) -> usize {
         self.limiter.scope_count()
+    }
+
+    /// The live state of every scope: quota, rates paced at now (learned
+    /// or cut), waiters. For dashboards and progress lines; see [`Snapshot`].
+    pub fn snapshot(&self) -> Snapshot {
+        super::snapshot::of(&self.limiter)
     }
 
     /// Drops every scope that has been idle for the idle timeout now, rather

@@ -103,6 +103,7 @@ mod registry;
 mod reservation;
 mod scope;
 mod service;
+mod snapshot;
 pub mod store;
 
 pub use self::builder::RateLimitBuilder;
@@ -110,3 +111,4 @@ pub use self::layer::RateLimitLayer;
 pub use self::quota::{Quota, QuotaError};
 pub use self::reservation::TokenReservation;
 pub use self::service::RateLimit;
+pub use self::snapshot::{ScopeSnapshot, Snapshot};

@@ -156,6 +156,17 @@ impl Limiter {
             .sweep(now, self.config.idle_timeout);
     }
 
+    /// Every scope held now, with its key (for snapshots).
+    pub(crate) fn live_scopes(&self) -> Vec<(ScopeKey, Arc<Scope>)> {
+        let scopes = self.scopes.read().unwrap_or_else(PoisonError::into_inner);
+        scopes
+            .map
+            .iter()
+            .filter(|(_, scope)| !scope.is_retired())
+            .map(|(key, scope)| (key.clone(), scope.clone()))
+            .collect()
+    }
+
     /// How many scopes the limiter holds now.
     pub(crate) fn scope_count(&self) -> usize {
         self.scopes

@@ -4,7 +4,8 @@ use http::{Request, Response, StatusCode};
 use tower::retry::Policy;
 
 use crate::extensions::{AttemptBudget, Deadline};
-use crate::{jitter, wait_hint};
+use crate::telemetry::metrics;
+use crate::{circuit_breaker, jitter, retry_budget, wait_hint};
 
 /// The [`Policy`] behind [`RetryAfter`](super::RetryAfter): resend on 429
 /// after the server's wait plus jitter; leave every other outcome alone.
@@ -135,6 +136,14 @@ impl RetryAfterPolicy {
             tracing::debug!("429: the call's attempt budget is spent, giving up");
             return None;
         }
+        if !retry_budget::claim_for(request) {
+            tracing::debug!(
+                reason = "budget_exhausted",
+                "429: the retry budget is spent, giving up"
+            );
+            metrics::gave_up(request, "budget_exhausted");
+            return None;
+        }
         Some(wait)
     }
 }
@@ -150,6 +159,11 @@ where
         request: &mut Request<B>,
         result: &mut Result<Response<ResB>, E>,
     ) -> Option<Self::Future> {
+        // Every outcome reaches the call's circuit first; an open circuit
+        // stops resends.
+        if !circuit_breaker::observe(request, result) {
+            return None;
+        }
         let response = result.as_ref().ok()?;
         if response.status() != StatusCode::TOO_MANY_REQUESTS {
             return None;
@@ -157,7 +171,13 @@ where
         let wait = self.wait_for(request, response)?;
         // Below `max_retries`, checked in `wait_for`: cannot overflow.
         self.retries += 1;
-        tracing::debug!(?wait, retry = self.retries, "429: waiting before resending");
+        metrics::retry(request, "retry_after");
+        tracing::debug!(
+            reason = "retry_after",
+            wait_ms = wait.as_millis() as u64,
+            retry = self.retries,
+            "429: waiting before resending"
+        );
         // tokio clamps a wait past the end of its clock to "far future".
         Some(tokio::time::sleep(wait))
     }

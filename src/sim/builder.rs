@@ -5,7 +5,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::faults::{Fault, Scripted};
+use super::faults::{Fault, Outage, Scripted};
 use super::limits::{Limits, RetryAfterStyle};
 use super::models::{default_models, SimModel};
 use super::server::Simulator;
@@ -39,6 +39,7 @@ impl Default for SimulatorBuilder {
                 limit_changes: Vec::new(),
                 retry_after: RetryAfterStyle::Seconds,
                 faults: Vec::new(),
+                outages: Vec::new(),
                 script: Vec::new(),
                 seed: 0,
                 fine_tune_capacity: 3,
@@ -124,6 +125,13 @@ impl SimulatorBuilder {
     /// order added.
     pub fn fault(mut self, fault: Fault) -> Self {
         self.config.faults.push(fault);
+        self
+    }
+
+    /// Adds a correlated outage of one model (see [`Fault::outage`]); it
+    /// comes before the limiter, so a down model counts nothing.
+    pub fn outage(mut self, outage: Outage) -> Self {
+        self.config.outages.push(outage);
         self
     }
 

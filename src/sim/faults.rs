@@ -1,6 +1,7 @@
 //! Faults the simulator injects on purpose: by probability, or scripted for
 //! exact tests.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One kind of misbehaviour.
@@ -125,6 +126,35 @@ impl Fault {
         Fault::new(FaultKind::MalformedJson, probability)
     }
 
+    /// A correlated outage of one model: from `start` after the simulator
+    /// started (on tokio time) for `duration`, every request for `model`
+    /// gets `kind`, whatever its key; then the model recovers. Add it with
+    /// [`SimulatorBuilder::outage`](super::SimulatorBuilder::outage).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_together::sim::{Fault, OutageKind, Simulator};
+    ///
+    /// let minute = Duration::from_secs(60);
+    /// let service = Simulator::builder()
+    ///     .outage(Fault::outage("m", 5 * minute, minute, OutageKind::Overloaded))
+    ///     .service();
+    /// # drop(service);
+    /// ```
+    pub fn outage(
+        model: impl Into<Arc<str>>,
+        start: Duration,
+        duration: Duration,
+        kind: OutageKind,
+    ) -> Outage {
+        Outage {
+            model: model.into(),
+            start,
+            duration,
+            kind,
+        }
+    }
+
     /// For an overloaded fault, the `Retry-After` to send; other kinds are
     /// left as they are.
     pub fn with_retry_after(mut self, retry_after: Duration) -> Self {
@@ -184,4 +214,88 @@ pub enum Scripted {
     Status(u16),
     /// This fault.
     Fault(FaultKind),
+}
+
+/// What a model does during an [`Outage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OutageKind {
+    /// 503 "overloaded", no `Retry-After`.
+    Overloaded,
+    /// 502 with a proxy's HTML page.
+    BadGateway,
+    /// 524 with Cloudflare's HTML timeout page.
+    CloudflareTimeout,
+    /// No answer: the request hangs (a day, on tokio time), so the client's
+    /// own timeout ends it.
+    Hang,
+}
+
+/// A span of time in which one model is down; see [`Fault::outage`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outage {
+    model: Arc<str>,
+    start: Duration,
+    duration: Duration,
+    kind: OutageKind,
+}
+
+impl Outage {
+    /// The model that is down.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// When it goes down, after the simulator started.
+    pub fn start(&self) -> Duration {
+        self.start
+    }
+
+    /// How long it stays down.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// What it answers meanwhile.
+    pub fn kind(&self) -> OutageKind {
+        self.kind
+    }
+
+    /// The fault a request for `model` gets `elapsed` after the start, if
+    /// this outage covers it.
+    pub(crate) fn fault_at(&self, model: &str, elapsed: Duration) -> Option<FaultKind> {
+        let end = self.start.saturating_add(self.duration);
+        if *self.model != *model || elapsed < self.start || elapsed >= end {
+            return None;
+        }
+        Some(match self.kind {
+            OutageKind::Overloaded => FaultKind::Overloaded { retry_after: None },
+            OutageKind::BadGateway => FaultKind::BadGateway,
+            OutageKind::CloudflareTimeout => FaultKind::CloudflareTimeout,
+            OutageKind::Hang => FaultKind::Slow(Duration::from_secs(86_400)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_covers_its_model_and_span_only() {
+        let outage = Fault::outage(
+            "m",
+            Duration::from_secs(10),
+            Duration::from_secs(5),
+            OutageKind::Overloaded,
+        );
+        let at = |s| outage.fault_at("m", Duration::from_secs(s));
+        assert_eq!(at(9), None);
+        assert!(at(10).is_some());
+        assert!(at(14).is_some());
+        assert_eq!(at(15), None);
+        assert_eq!(outage.fault_at("other", Duration::from_secs(12)), None);
+        let forever = Fault::outage("m", Duration::MAX, Duration::MAX, OutageKind::Hang);
+        assert_eq!(forever.fault_at("m", Duration::from_secs(1)), None);
+    }
 }

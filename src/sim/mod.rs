@@ -164,7 +164,7 @@ mod text;
 
 pub use self::body::{ConnectionClosed, SimBody};
 pub use self::builder::SimulatorBuilder;
-pub use self::faults::{Fault, FaultKind, Scripted};
+pub use self::faults::{Fault, FaultKind, Outage, OutageKind, Scripted};
 pub use self::limits::{Limits, RetryAfterStyle};
 pub use self::models::{ModelKind, SimModel, DEFAULT_MODELS};
 pub use self::server::Simulator;

@@ -121,6 +121,8 @@ fn answer(
     let streaming = inference.as_ref().is_some_and(Inference::streaming);
     let entry = state.script.pop_front();
     ex.scripted = entry.is_some();
+    // A model in an outage answers so before the limiter, counting nothing.
+    let entry = entry.or_else(|| state.outage(&scope, ex.now).map(Scripted::Fault));
     match entry {
         Some(Scripted::Ok) | None => {
             let tokens = inference.as_ref().map_or(0, Inference::tokens);

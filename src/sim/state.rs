@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::faults::{Fault, Scripted};
+use super::faults::{Fault, FaultKind, Outage, Scripted};
 use super::limits::{Limiter, Limits, RetryAfterStyle};
 use super::models::SimModel;
 use super::records::{BatchJob, FineTuneJob, StoredFile, VideoJob};
@@ -25,6 +25,7 @@ pub(crate) struct Config {
     pub(crate) limit_changes: Vec<(String, Duration, Limits)>,
     pub(crate) retry_after: RetryAfterStyle,
     pub(crate) faults: Vec<Fault>,
+    pub(crate) outages: Vec<Outage>,
     pub(crate) script: Vec<Scripted>,
     pub(crate) seed: u64,
     pub(crate) fine_tune_capacity: usize,
@@ -117,6 +118,15 @@ impl State {
             videos: Vec::new(),
             config,
         }
+    }
+
+    /// The fault of an outage covering `model` at `now`, if any.
+    pub(crate) fn outage(&self, model: &str, now: Instant) -> Option<FaultKind> {
+        let elapsed = now.saturating_duration_since(self.epoch);
+        self.config
+            .outages
+            .iter()
+            .find_map(|outage| outage.fault_at(model, elapsed))
     }
 
     /// The simulator's wall clock: real at the start, then moved by tokio's
