@@ -42,7 +42,18 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use crate::attempt_budget::AttemptBudget;
-pub use crate::circuit_breaker::OnOpen;
+
+/// What a call does when its circuit is open; set on the
+/// [`CircuitBreakerLayer`](crate::circuit_breaker::CircuitBreakerLayer), or per request as an extension.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OnOpen {
+    /// Wait for the circuit to close, up to the request's deadline,
+    /// sending nothing.
+    #[default]
+    Wait,
+    /// Fail at once with [`CircuitOpen`](crate::circuit_breaker::CircuitOpen).
+    FailFast,
+}
 
 /// The model a request is for: part of the rate limiter's scope.
 ///

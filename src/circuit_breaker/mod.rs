@@ -84,14 +84,4 @@ pub use self::future::ResponseFuture;
 pub use self::layer::CircuitBreakerLayer;
 pub use self::service::CircuitBreaker;
 
-/// What a call does when its circuit is open; set on the
-/// [`CircuitBreakerLayer`], or per request as an extension.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum OnOpen {
-    /// Wait for the circuit to close, up to the request's deadline,
-    /// sending nothing.
-    #[default]
-    Wait,
-    /// Fail at once with [`CircuitOpen`].
-    FailFast,
-}
+pub use crate::extensions::OnOpen;

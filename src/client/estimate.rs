@@ -21,7 +21,25 @@
 //! assert_eq!(estimate_tokens(""), 0);
 //! ```
 
-/// The estimated token count of `text` (see the [module docs](self)).
+/// The estimated token count of `text`, without a tokenizer.
+///
+/// Together counts tokens with each model's own tokenizer (for Llama 3 and
+/// most current models, a byte-pair encoding close to OpenAI's
+/// `cl100k_base`). The estimate follows what such tokenizers do with
+/// English: a word of letters is one token, plus one for every 8 letters
+/// past the first; every punctuation mark is a token of its own; digits go
+/// in groups of up to three. On English prose it lands within ±20 % of
+/// `cl100k_base` (checked against the real tokenizer in the tests), usually
+/// within ±10 %. The rate limiter reserves it up front and settles the
+/// difference with the answer's `usage`.
+///
+/// ```
+/// use tower_together::client::estimate_tokens;
+///
+/// assert_eq!(estimate_tokens("Hello, world!"), 4);
+/// assert_eq!(estimate_tokens("In 1969."), 4); // "In", "196", "9", "."
+/// assert_eq!(estimate_tokens(""), 0);
+/// ```
 pub fn estimate_tokens(text: &str) -> u32 {
     let mut counter = Counter::default();
     for c in text.chars() {
