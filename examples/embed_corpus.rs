@@ -28,6 +28,7 @@ use std::time::Duration;
 use futures_util::{stream, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::time::Instant;
+use tower_together::client::estimate_tokens;
 use tower_together::endpoint::Endpoint;
 use tower_together::sim::{Fault, Limits, Simulator};
 use tower_together::{Quota, Together};
@@ -37,9 +38,12 @@ use common::{Backend, Counters, Failure};
 const USAGE: &str = "
 Embeds a corpus through the rate limiter and the retry layers, with progress.
 
-usage: embed_corpus [--docs N] [--input FILE] [--model ID] [--key KEY]
+usage: embed_corpus [--docs N] [--long] [--input FILE] [--model ID] [--key KEY]
 
-  --docs N      generate N documents (default 3000); ignored with --input
+  --docs N      generate N documents (default 3000, or 400 with --long);
+                ignored with --input
+  --long        long documents (400 tokens each): the token limit binds, and
+                the client paces tokens as well as requests
   --input FILE  embed FILE instead, one document a line
   --model ID    the embeddings model (default BAAI/bge-base-en-v1.5)
   --key KEY     send KEY instead of TOGETHER_API_KEY (or the simulator's key),
@@ -50,6 +54,11 @@ Without TOGETHER_API_KEY it runs against the embedded simulator.
 
 /// The simulator's limit for embeddings, and the client's matching quota.
 const SIM_REQUESTS_PER_SECOND: u32 = 5;
+/// The simulator's token limit (and the client's) with `--long`: 20 long
+/// documents a request are 8 000 tokens, so it binds at 1.25 requests/s.
+const SIM_TOKENS_PER_SECOND: u32 = 10_000;
+/// Words in a long document.
+const LONG_WORDS: usize = 400;
 /// Documents handed to one `embed_all` call: two requests of 20, so the bar
 /// moves a few times a second.
 const CHUNK: usize = 40;
@@ -63,9 +72,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Failure> {
-    let args = common::args(USAGE, &["--docs", "--input", "--model", "--key"])?;
+    let args = common::args(USAGE, &["--docs", "--long", "--input", "--model", "--key"])?;
     let documents = match &args.input {
         Some(path) => common::read_lines(path, "document")?,
+        None if args.long => generate_long(args.docs.unwrap_or(400)),
         None => generate(args.docs.unwrap_or(3000)),
     };
     let model = args
@@ -73,9 +83,13 @@ async fn run() -> Result<(), Failure> {
         .clone()
         .unwrap_or_else(|| common::EMBEDDING_MODEL.to_owned());
 
+    let mut limits = Limits::per_second(SIM_REQUESTS_PER_SECOND);
+    if args.long {
+        limits = limits.tokens_per_second(SIM_TOKENS_PER_SECOND);
+    }
     let backend = Backend::choose(
         Simulator::builder()
-            .limits(Limits::per_second(SIM_REQUESTS_PER_SECOND))
+            .limits(limits)
             .fault(Fault::overloaded(0.01))
             .embedding_dimension(768)
             .seed(5),
@@ -86,10 +100,17 @@ async fn run() -> Result<(), Failure> {
             // The simulator's rate, with a burst of one: requests go out
             // evenly spaced, so the jitter of the network cannot bunch them
             // up at the server, whose burst of 5 then absorbs it.
-            let quota = Quota::per_second(SIM_REQUESTS_PER_SECOND).burst(1);
+            let mut quota = Quota::per_second(SIM_REQUESTS_PER_SECOND).burst(1);
+            let mut limit = quota.per_second_rate();
+            if args.long {
+                // Requests and tokens: long documents make the tokens bind.
+                quota = quota.tokens_per_second(SIM_TOKENS_PER_SECOND);
+                let tokens_per_request = f64::from(estimate_tokens(&documents[0])) * 20.0;
+                limit = limit.min(f64::from(SIM_TOKENS_PER_SECOND) / tokens_per_request);
+            }
             (
                 Together::builder().endpoint_quota(Endpoint::Embeddings, quota),
-                quota.per_second_rate(),
+                limit,
             )
         }
         Backend::Together => (
@@ -205,6 +226,25 @@ async fn show_counters(bar: ProgressBar, counters: Arc<Counters>) {
 }
 
 /// `n` made-up documents of 20 to 60 words, the same every run.
+/// `n` documents of `LONG_WORDS` short words: words of up to 8 letters
+/// count as one token for the client's estimate and for the simulator alike.
+fn generate_long(n: usize) -> Vec<String> {
+    const WORDS: &[&str] = &[
+        "rate", "limit", "tower", "layer", "retry", "token", "model", "vector", "search", "index",
+        "query", "answer", "burst", "quota", "scope", "server", "client", "stream", "batch",
+        "corpus", "river", "harbour", "lantern", "orchard", "violin",
+    ];
+    let mut rng = fastrand::Rng::with_seed(2025);
+    (0..n)
+        .map(|_| {
+            let words: Vec<&str> = (0..LONG_WORDS)
+                .map(|_| WORDS[rng.usize(..WORDS.len())])
+                .collect();
+            words.join(" ")
+        })
+        .collect()
+}
+
 fn generate(n: usize) -> Vec<String> {
     const WORDS: &[&str] = &[
         "rate",

@@ -122,6 +122,8 @@ pub struct Args {
     pub docs: Option<usize>,
     /// `--key KEY`: send this key instead (to see how a refused key looks).
     pub key: Option<String>,
+    /// `--long`: long documents, paced by a token budget too.
+    pub long: bool,
 }
 
 /// Parses the command line, accepting only `allowed` flags (`--help` always).
@@ -137,6 +139,10 @@ pub fn args(usage: &str, allowed: &[&str]) -> Result<Args, Failure> {
         }
         if !allowed.contains(&flag.as_str()) {
             return Err(Failure::new(format!("unknown argument {flag:?}"), see_help));
+        }
+        if flag == "--long" {
+            args.long = true;
+            continue;
         }
         let value = words
             .next()
