@@ -24,7 +24,7 @@ use sim_support::{chat, post, CHAT_MODEL, KEY};
 use tokio::time::Instant;
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 use tower_together::extensions::Model;
-use tower_together::rate_limit::store::{RedisStore, Store};
+use tower_together::rate_limit::store::{RedisStore, Store, StoreUnavailable};
 use tower_together::rate_limit::RateLimitBuilder;
 use tower_together::sim::{Limits, SimService, Simulator};
 use tower_together::{Quota, RetryAfterLayer};
@@ -487,4 +487,76 @@ async fn no_redis_at_all_paces_at_the_fallback_share() {
         took >= Duration::from_millis(450) && took < Duration::from_secs(2),
         "took {took:?}"
     );
+}
+
+/// Fail-closed: while Redis is down every request is refused at once with
+/// `StoreUnavailable` (the first after the store's timeout, the rest with
+/// no Redis call), nothing reaches the server, waiters queued behind the
+/// refused head are refused too; once Redis is back, requests go again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_closed_refuses_while_redis_is_down() {
+    let _serial = SERIAL.lock().await;
+    let Some(mut server) = RedisServer::start("fail_closed_refuses_while_redis_is_down").await
+    else {
+        return;
+    };
+    let sim = simulator();
+    let store = RedisStore::new(&server.url())
+        .expect("url")
+        .timeout(Duration::from_millis(50));
+    let layer = RateLimitBuilder::new(Quota::per_second(RATE))
+        .store(store)
+        .fail_closed()
+        .build();
+    let to_sim = sim.clone();
+    let server_side = service_fn(move |request: Request<Full<Bytes>>| {
+        let sim = to_sim.clone();
+        async move { sim.oneshot(request).await.map_err(tower::BoxError::from) }
+    });
+    let service = layer.layer(server_side);
+
+    let answer = service.clone().oneshot(chat_request()).await;
+    assert_eq!(answer.expect("Redis is up: sent").status(), StatusCode::OK);
+
+    server.kill();
+    let before = sim.stats().requests().len();
+    let started = Instant::now();
+    let answers =
+        futures_util::future::join_all((0..30).map(|_| service.clone().oneshot(chat_request())))
+            .await;
+    let took = started.elapsed();
+    for answer in &answers {
+        let error = answer.as_ref().expect_err("refused while Redis is down");
+        assert!(
+            error.is::<StoreUnavailable>(),
+            "a typed refusal, not {error}"
+        );
+    }
+    assert_eq!(sim.stats().requests().len(), before, "nothing was sent");
+    assert!(
+        took < Duration::from_millis(500),
+        "30 refusals took {took:?}: at once, not after 30 timeouts"
+    );
+    let message = answers[0].as_ref().unwrap_err().to_string();
+    assert!(
+        !message.contains("127.0.0.1") && !message.contains(KEY),
+        "{message}"
+    );
+
+    server.restart().await;
+    // Redis is asked again a second after the failure at most.
+    let back = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match service.clone().oneshot(chat_request()).await {
+                Ok(response) => break response,
+                Err(error) => {
+                    assert!(error.is::<StoreUnavailable>(), "{error}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    })
+    .await
+    .expect("requests go again once Redis answers");
+    assert_eq!(back.status(), StatusCode::OK);
 }

@@ -8,8 +8,11 @@ use std::task::{Context, Poll};
 
 use super::queue::NOT_QUEUED;
 use super::registry::{Origin, ScopeRef};
+use super::scope::Halt;
+use super::store::StoreUnavailable;
 
-/// Resolves once the request may go. Dropping it before then gives the
+/// Resolves once the request may go, or with [`StoreUnavailable`] when a
+/// fail-closed layer's store is down. Dropping it before then gives the
 /// place back.
 #[derive(Debug)]
 pub(crate) struct Acquire {
@@ -37,9 +40,9 @@ impl Acquire {
 }
 
 impl Future for Acquire {
-    type Output = ();
+    type Output = Result<(), StoreUnavailable>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
             match this
@@ -47,15 +50,18 @@ impl Future for Acquire {
                 .scope
                 .poll_acquire(this.cost, this.tokens, &mut this.id, cx)
             {
-                Poll::Ready(Ok(())) => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => return Poll::Ready(Ok(())),
                 Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(Halt::StoreDown)) => {
+                    return Poll::Ready(Err(StoreUnavailable::new()));
+                }
                 // The scope was swept away as idle before this request
                 // joined it: join its successor instead.
-                Poll::Ready(Err(())) => {
+                Poll::Ready(Err(Halt::Retired)) => {
                     let Some(limiter) = this.scope.limiter.upgrade() else {
                         // The limiter is gone, and nobody can share this
                         // budget any more: go.
-                        return Poll::Ready(());
+                        return Poll::Ready(Ok(()));
                     };
                     let origin = Origin::Successor(&this.scope.scope);
                     let successor = ScopeRef::new(&limiter, this.scope.key.clone(), origin);

@@ -1,10 +1,12 @@
 //! The builder that configures a [`RateLimitLayer`], then makes it once.
 
+use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::Config;
-use super::store::Store;
+use super::store::{FailClosed, FailOpen, Store};
 use super::{Quota, RateLimitLayer};
 use crate::endpoint::Endpoint;
 
@@ -32,9 +34,26 @@ use crate::endpoint::Endpoint;
 ///     Quota::per_second(10)
 /// );
 /// ```
-#[derive(Clone, Debug)]
-pub struct RateLimitBuilder {
+pub struct RateLimitBuilder<P = FailOpen> {
     config: Config,
+    when_store_down: PhantomData<fn() -> P>,
+}
+
+impl<P> Clone for RateLimitBuilder<P> {
+    fn clone(&self) -> Self {
+        RateLimitBuilder {
+            config: self.config.clone(),
+            when_store_down: PhantomData,
+        }
+    }
+}
+
+impl<P> fmt::Debug for RateLimitBuilder<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitBuilder")
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 impl RateLimitBuilder {
@@ -43,6 +62,7 @@ impl RateLimitBuilder {
     pub fn new(quota: Quota) -> Self {
         RateLimitBuilder {
             config: Config::new(quota),
+            when_store_down: PhantomData,
         }
     }
 
@@ -63,6 +83,45 @@ impl RateLimitBuilder {
             .endpoint_quota(Endpoint::ImagesGenerations, Quota::per_minute(54))
     }
 
+    /// Learned mode, every scope starting at 1 request a second (Together's
+    /// documented base rate) with no token budget until the server states
+    /// one: for when you do not know your limits.
+    pub fn learned_together() -> Self {
+        Self::new(Quota::per_second(1)).learned(true)
+    }
+
+    /// While the shared store is unreachable, refuse each request at once
+    /// with [`StoreUnavailable`](super::store::StoreUnavailable) instead of
+    /// deciding alone at `quota / workers` (the default, fail-open). The
+    /// built services' errors become the inner service's errors or that
+    /// refusal, so the inner error type must take it (`tower::BoxError`
+    /// does). With the in-memory store nothing is ever refused.
+    ///
+    /// ```
+    /// use tower::{service_fn, BoxError, Layer};
+    /// use tower_together::rate_limit::store::StoreUnavailable;
+    /// use tower_together::rate_limit::RateLimitBuilder;
+    /// use tower_together::Quota;
+    ///
+    /// let layer = RateLimitBuilder::new(Quota::per_second(20)).fail_closed().build();
+    /// let service = layer.layer(service_fn(|_req: http::Request<String>| async {
+    ///     Ok::<_, BoxError>(http::Response::new(String::new()))
+    /// }));
+    /// # drop(service);
+    /// // A refusal is `error.is::<StoreUnavailable>()`.
+    /// # let _ = std::marker::PhantomData::<StoreUnavailable>;
+    /// ```
+    pub fn fail_closed(self) -> RateLimitBuilder<FailClosed> {
+        let mut config = self.config;
+        config.fail_closed = true;
+        RateLimitBuilder {
+            config,
+            when_store_down: PhantomData,
+        }
+    }
+}
+
+impl<P> RateLimitBuilder<P> {
     /// Paces requests to one endpoint class by `quota` instead of the default.
     pub fn endpoint_quota(mut self, endpoint: Endpoint, quota: Quota) -> Self {
         let quotas = &mut self.config.endpoint_quotas;
@@ -124,13 +183,6 @@ impl RateLimitBuilder {
         self
     }
 
-    /// Learned mode, every scope starting at 1 request a second (Together's
-    /// documented base rate) with no token budget until the server states
-    /// one: for when you do not know your limits.
-    pub fn learned_together() -> Self {
-        Self::new(Quota::per_second(1)).learned(true)
-    }
-
     /// How long a scope must sit idle (nobody waiting, bucket full, not
     /// paused, rate not cut by a 429) before it is dropped (default 60 s).
     ///
@@ -155,7 +207,7 @@ impl RateLimitBuilder {
     }
 
     /// The layer: one budget, shared by every clone and every service it makes.
-    pub fn build(self) -> RateLimitLayer {
+    pub fn build(self) -> RateLimitLayer<P> {
         RateLimitLayer::from_config(self.config)
     }
 }

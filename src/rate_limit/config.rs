@@ -21,6 +21,9 @@ pub(crate) struct Config {
     pub(crate) learned: bool,
     /// Where scopes keep their pacing state.
     pub(crate) store: Store,
+    /// Refuse requests while the store is unreachable, instead of deciding
+    /// alone (set together with the layer's `FailClosed` type).
+    pub(crate) fail_closed: bool,
 }
 
 /// What a scope learns from the answers that come back through it.
@@ -49,6 +52,7 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             learned: false,
             store: Store::default(),
+            fail_closed: false,
         }
     }
 

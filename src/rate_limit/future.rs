@@ -14,6 +14,7 @@ use super::acquire::Acquire;
 use super::feedback;
 use super::registry::ScopeRef;
 use super::reservation::TokenReservation;
+use super::store::StoreUnavailable;
 
 pin_project! {
     /// Waits for the request's turn in its scope, then readies a clone of
@@ -29,7 +30,7 @@ pin_project! {
         S: Service<R>,
     {
         #[pin]
-        state: State<S, R, S::Future>,
+        state: State<S, R, S::Future, S::Error>,
         // The scope the request is granted in, for the answer's feedback.
         scope: Arc<ScopeRef>,
         // Tokens taken from the scope's token budget (0: none).
@@ -39,11 +40,14 @@ pin_project! {
 
 pin_project! {
     #[project = StateProj]
-    enum State<S, R, F> {
+    enum State<S, R, F, E> {
         Waiting {
             acquire: Acquire,
             service: Option<S>,
             request: Option<R>,
+            // The error a fail-closed layer returns while its store is
+            // down; `None`: go anyway (never asked of a fail-open one).
+            refuse: fn(StoreUnavailable) -> Option<E>,
         },
         Readying {
             service: S,
@@ -78,14 +82,15 @@ where
         service: S,
         request: R,
         scope: Arc<ScopeRef>,
-        cost: u32,
-        tokens: u32,
+        (cost, tokens): (u32, u32),
+        refuse: fn(StoreUnavailable) -> Option<S::Error>,
     ) -> Self {
         ResponseFuture {
             state: State::Waiting {
                 acquire: Acquire::new(scope.clone(), cost, tokens),
                 service: Some(service),
                 request: Some(request),
+                refuse,
             },
             scope,
             tokens,
@@ -108,8 +113,16 @@ where
                     acquire,
                     service,
                     request,
+                    refuse,
                 } => {
-                    ready!(Pin::new(&mut *acquire).poll(cx));
+                    if let Err(unavailable) = ready!(Pin::new(&mut *acquire).poll(cx)) {
+                        // Nothing was taken from the budgets, so nothing
+                        // is refunded.
+                        if let Some(error) = refuse(unavailable) {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(error));
+                        }
+                    }
                     if !Arc::ptr_eq(this.scope, acquire.scope()) {
                         // Granted in the successor of a retired scope.
                         *this.scope = acquire.scope().clone();

@@ -1,3 +1,5 @@
+use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use tower_layer::Layer;
@@ -6,6 +8,7 @@ use super::builder::RateLimitBuilder;
 use super::config::Config;
 use super::registry::Limiter;
 use super::snapshot::Snapshot;
+use super::store::FailOpen;
 use super::{Quota, RateLimit};
 use crate::endpoint::Endpoint;
 
@@ -20,9 +23,33 @@ use crate::endpoint::Endpoint;
 ///
 /// Clones of the layer share the budget too: apply one layer (or its clones)
 /// everywhere the same API key is used.
-#[derive(Clone, Debug)]
-pub struct RateLimitLayer {
+///
+/// # Store down
+///
+/// `P` says what its services do while a shared store is unreachable:
+/// [`FailOpen`] (the default) or
+/// [`FailClosed`](super::store::FailClosed), from
+/// [`RateLimitBuilder::fail_closed`].
+pub struct RateLimitLayer<P = FailOpen> {
     limiter: Arc<Limiter>,
+    when_store_down: PhantomData<fn() -> P>,
+}
+
+impl<P> Clone for RateLimitLayer<P> {
+    fn clone(&self) -> Self {
+        RateLimitLayer {
+            limiter: self.limiter.clone(),
+            when_store_down: PhantomData,
+        }
+    }
+}
+
+impl<P> fmt::Debug for RateLimitLayer<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("limiter", &self.limiter)
+            .finish()
+    }
 }
 
 impl RateLimitLayer {
@@ -43,7 +70,9 @@ impl RateLimitLayer {
     pub fn builder(quota: Quota) -> RateLimitBuilder {
         RateLimitBuilder::new(quota)
     }
+}
 
+impl<P> RateLimitLayer<P> {
     /// The quota requests with this endpoint and model are paced by.
     pub fn quota_for(&self, endpoint: Endpoint, model: Option<&str>) -> Quota {
         self.limiter.config.quota_for(endpoint, model)
@@ -75,12 +104,13 @@ impl RateLimitLayer {
     pub(crate) fn from_config(config: Config) -> Self {
         RateLimitLayer {
             limiter: Arc::new(Limiter::new(config)),
+            when_store_down: PhantomData,
         }
     }
 }
 
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
+impl<S, P> Layer<S> for RateLimitLayer<P> {
+    type Service = RateLimit<S, P>;
 
     fn layer(&self, inner: S) -> Self::Service {
         RateLimit::new(inner, self.limiter.clone())

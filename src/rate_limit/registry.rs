@@ -82,7 +82,7 @@ impl Limiter {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             #[cfg(feature = "redis")]
             redis: match &config.store {
-                Store::Redis(store) => Some(Shared::new(store.clone())),
+                Store::Redis(store) => Some(Shared::new(store.clone(), config.fail_closed)),
                 Store::Memory => None,
             },
             config,

@@ -79,6 +79,17 @@ const RETIRED: u64 = u64::MAX;
 /// absurd quota, a hostile pause) ever reads as `RETIRED`.
 const LATEST: u64 = RETIRED - 1;
 
+/// Why a waiter left its scope without a grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Halt {
+    /// The scope was retired before this request joined it: ask its
+    /// successor.
+    Retired,
+    /// The shared store is unreachable and the layer is fail-closed.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    StoreDown,
+}
+
 /// Why a scope gave no grant now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -505,15 +516,16 @@ impl Scope {
     /// the head, once granted, wakes its successor. So a scope with 10 000
     /// waiters has one timer, not 10 000.
     ///
-    /// `Err(())`: the scope was retired before this request joined it; the
-    /// caller must ask the scope's successor.
+    /// `Err(Halt::Retired)`: the scope was retired before this request
+    /// joined it; the caller must ask the scope's successor.
+    /// `Err(Halt::StoreDown)`: refused, fail-closed (shared stores only).
     pub(crate) fn poll_acquire(
         &self,
         cost: u32,
         tokens: u32,
         slot: &mut u64,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), ()>> {
+    ) -> Poll<Result<(), Halt>> {
         #[cfg(feature = "redis")]
         if let Some(remote) = &self.remote {
             return self.poll_acquire_remote(remote, cost, tokens, slot, cx);
@@ -532,7 +544,7 @@ impl Scope {
                             Ok(()) => return Poll::Ready(Ok(())),
                             // Retirement needs an empty queue, under this
                             // lock: once a waiter is queued it cannot happen.
-                            Err(Refusal::Retired) => return Poll::Ready(Err(())),
+                            Err(Refusal::Retired) => return Poll::Ready(Err(Halt::Retired)),
                             Err(Refusal::Until(_)) => {}
                         }
                     }
@@ -563,7 +575,7 @@ impl Scope {
                 Err(Refusal::Retired) => {
                     *slot = NOT_QUEUED;
                     self.pop_head(queue);
-                    return Poll::Ready(Err(()));
+                    return Poll::Ready(Err(Halt::Retired));
                 }
                 Err(Refusal::Until(at)) => {
                     if let Some(head) = queue.waiters.front_mut() {

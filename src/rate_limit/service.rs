@@ -1,3 +1,5 @@
+use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -7,6 +9,7 @@ use tower_service::Service;
 use super::future::ResponseFuture;
 use super::recent;
 use super::registry::{Limiter, ScopeRef};
+use super::store::{FailOpen, WhenStoreDown};
 use crate::endpoint::Endpoint;
 use crate::extensions::{ApiKeyFingerprint, Cost, Model, TokenCost};
 
@@ -18,15 +21,36 @@ use crate::extensions::{ApiKeyFingerprint, Cost, Model, TokenCost};
 ///
 /// Every clone shares one budget: clones and every service made by the same
 /// layer draw from the same scopes.
-#[derive(Debug)]
-pub struct RateLimit<S> {
+///
+/// # Errors
+///
+/// With `P` = [`FailOpen`] (the default), only the inner service's. With
+/// [`FailClosed`](super::store::FailClosed), also
+/// [`StoreUnavailable`](super::store::StoreUnavailable) while a shared
+/// store is unreachable (see [`WhenStoreDown`]).
+pub struct RateLimit<S, P = FailOpen> {
     inner: S,
     limiter: Arc<Limiter>,
+    // `fn() -> P`: the service is `Send` and `Sync` whatever `P` is.
+    when_store_down: PhantomData<fn() -> P>,
 }
 
-impl<S> RateLimit<S> {
+impl<S: fmt::Debug, P> fmt::Debug for RateLimit<S, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .field("limiter", &self.limiter)
+            .finish()
+    }
+}
+
+impl<S, P> RateLimit<S, P> {
     pub(crate) fn new(inner: S, limiter: Arc<Limiter>) -> Self {
-        RateLimit { inner, limiter }
+        RateLimit {
+            inner,
+            limiter,
+            when_store_down: PhantomData,
+        }
     }
 
     /// Gets a reference to the inner service.
@@ -65,18 +89,16 @@ impl<S> RateLimit<S> {
     }
 }
 
-impl<S: Clone> Clone for RateLimit<S> {
+impl<S: Clone, P> Clone for RateLimit<S, P> {
     fn clone(&self) -> Self {
-        RateLimit {
-            inner: self.inner.clone(),
-            limiter: self.limiter.clone(),
-        }
+        RateLimit::new(self.inner.clone(), self.limiter.clone())
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S>
+impl<S, P, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S, P>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    P: WhenStoreDown<S::Error>,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -108,7 +130,7 @@ where
         if scope.scope.try_acquire(cost, tokens) {
             ResponseFuture::granted(inner, request, scope, tokens)
         } else {
-            ResponseFuture::waiting(inner, request, scope, cost, tokens)
+            ResponseFuture::waiting(inner, request, scope, (cost, tokens), P::refuse)
         }
     }
 }

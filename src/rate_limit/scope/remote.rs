@@ -13,7 +13,7 @@ use super::super::gcra::{Ask, Pacing};
 use super::super::pace::UNLIMITED;
 use super::super::queue::{set_waker, NOT_QUEUED};
 use super::super::store::{Answer, Asking, Remote};
-use super::{nanos, Scope};
+use super::{nanos, Halt, Scope};
 
 /// How long after its reserved slot a request is sent. The server measures
 /// every arrival against the first one it saw, which went out at once, the
@@ -99,7 +99,7 @@ impl Scope {
         tokens: u32,
         slot: &mut u64,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), ()>> {
+    ) -> Poll<Result<(), Halt>> {
         loop {
             let instant = Instant::now();
             let now = self.time(instant);
@@ -108,7 +108,7 @@ impl Scope {
                 NOT_QUEUED => {
                     // Retirement needs an empty queue, under this lock.
                     if queue.waiters.is_empty() && self.is_retired() {
-                        return Poll::Ready(Err(()));
+                        return Poll::Ready(Err(Halt::Retired));
                     }
                     let id = queue.push(cx.waker().clone());
                     self.queued
@@ -140,6 +140,14 @@ impl Scope {
                             go: false,
                         };
                     } else if remote.remote.is_down(instant) {
+                        if remote.remote.fails_closed() {
+                            // Refused at once, nothing taken; the next
+                            // head, woken by the pop, is refused in turn.
+                            drop(head);
+                            *slot = NOT_QUEUED;
+                            self.pop_head(queue);
+                            return Poll::Ready(Err(Halt::StoreDown));
+                        }
                         match self.fallback_grant(remote, &mut head, now, cost, tokens) {
                             Ok(()) => {
                                 drop(head);

@@ -26,11 +26,13 @@
 
 #[cfg(feature = "redis")]
 mod redis;
+mod when_down;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
 #[cfg(feature = "redis")]
 pub(crate) use self::redis::{Answer, Asking, Remote, Shared};
+pub use self::when_down::{FailClosed, FailOpen, StoreUnavailable, WhenStoreDown};
 
 /// Where a limiter keeps its scopes' pacing state: chosen once, with
 /// [`RateLimitBuilder::store`](super::RateLimitBuilder::store).

@@ -149,6 +149,11 @@ const HORIZON: Duration = Duration::from_secs(1);
 /// answers (fail-open). A flushed or restarted server starts every scope
 /// with a full bucket.
 ///
+/// Built with [`RateLimitBuilder::fail_closed`](crate::rate_limit::RateLimitBuilder::fail_closed),
+/// the layer refuses instead: each request gets a
+/// [`StoreUnavailable`](super::StoreUnavailable) at once (the first after
+/// the timeout) and nothing is sent until Redis answers again.
+///
 /// # Example
 ///
 /// ```no_run
@@ -260,6 +265,8 @@ pub(crate) struct Shared {
     pause: redis::Script,
     learn: redis::Script,
     health: Mutex<Health>,
+    /// Refuse while Redis is down, instead of deciding alone.
+    fail_closed: bool,
 }
 
 #[derive(Debug, Default)]
@@ -279,7 +286,7 @@ impl fmt::Debug for Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(store: RedisStore) -> Arc<Shared> {
+    pub(crate) fn new(store: RedisStore, fail_closed: bool) -> Arc<Shared> {
         Arc::new(Shared {
             store,
             connection: OnceCell::new(),
@@ -287,6 +294,7 @@ impl Shared {
             pause: redis::Script::new(PAUSE),
             learn: redis::Script::new(LEARN),
             health: Mutex::default(),
+            fail_closed,
         })
     }
 
@@ -343,11 +351,18 @@ impl Shared {
         health.down_until = Some(crate::time::later(Instant::now(), RETRY_DOWN));
         if !health.warned {
             health.warned = true;
-            tracing::warn!(
-                error,
-                workers = self.store.workers,
-                "Redis rate-limit store unavailable: pacing each scope at quota / workers in this process until it answers"
-            );
+            if self.fail_closed {
+                tracing::warn!(
+                    error,
+                    "Redis rate-limit store unavailable: refusing requests (fail-closed) until it answers"
+                );
+            } else {
+                tracing::warn!(
+                    error,
+                    workers = self.store.workers,
+                    "Redis rate-limit store unavailable: pacing each scope at quota / workers in this process until it answers"
+                );
+            }
         }
     }
 
@@ -382,6 +397,11 @@ impl Remote {
     /// Whether to decide alone now (Redis failed less than a second ago).
     pub(crate) fn is_down(&self, now: Instant) -> bool {
         self.shared.is_down(now)
+    }
+
+    /// Whether to refuse, rather than decide alone, while Redis is down.
+    pub(crate) fn fails_closed(&self) -> bool {
+        self.shared.fail_closed
     }
 
     /// Asks Redis for `cost` requests at `requests` and, when `tokens` is
@@ -507,7 +527,7 @@ mod tests {
 
     fn name(store: RedisStore, authorization: &[u8]) -> Arc<str> {
         let model = Model::new("m/x");
-        Shared::new(store)
+        Shared::new(store, false)
             .remote(Some(authorization), Endpoint::ChatCompletions, Some(&model))
             .key
     }
@@ -542,7 +562,7 @@ mod tests {
     #[test]
     fn fallback_is_this_process_share() {
         let store = RedisStore::new("redis://127.0.0.1/").unwrap().workers(8);
-        let remote = Shared::new(store).remote(None, Endpoint::ChatCompletions, None);
+        let remote = Shared::new(store, false).remote(None, Endpoint::ChatCompletions, None);
         let share = remote.fallback(Pacing {
             interval: 50_000_000,
             burst: 20,
