@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
@@ -57,6 +57,10 @@ pin_project! {
             #[pin]
             future: F,
         },
+        // The inner service failed to become ready, found out in `call`.
+        Failed {
+            error: Option<E>,
+        },
         Done,
     }
 }
@@ -65,14 +69,28 @@ impl<S, R> ResponseFuture<S, R>
 where
     S: Service<R>,
 {
-    /// The request already has its grant.
+    /// The request already has its grant. When the inner service is ready
+    /// at once (a connection pool, a `service_fn`: the common case), the
+    /// request goes now, and never moves through this future's states.
+    ///
+    /// Polled with a no-op waker: a service that is not ready yet is polled
+    /// again from [`poll`](Future::poll), with the caller's waker, as
+    /// tower's contract allows; the no-op registration is simply replaced.
     #[inline]
-    pub(crate) fn granted(service: S, request: R, scope: Arc<ScopeRef>, tokens: u32) -> Self {
-        ResponseFuture {
-            state: State::Readying {
+    pub(crate) fn granted(mut service: S, request: R, scope: Arc<ScopeRef>, tokens: u32) -> Self {
+        let mut cx = Context::from_waker(Waker::noop());
+        let state = match service.poll_ready(&mut cx) {
+            Poll::Ready(Ok(())) => State::Calling {
+                future: service.call(request),
+            },
+            Poll::Ready(Err(error)) => State::Failed { error: Some(error) },
+            Poll::Pending => State::Readying {
                 service,
                 request: Some(request),
             },
+        };
+        ResponseFuture {
+            state,
             scope,
             tokens,
         }
@@ -158,6 +176,15 @@ where
                     this.state.set(State::Done);
                     return Poll::Ready(result);
                 }
+                StateProj::Failed { error } => {
+                    let error = error.take();
+                    this.state.set(State::Done);
+                    TokenReservation::refund(this.scope, *this.tokens);
+                    if let Some(error) = error {
+                        return Poll::Ready(Err(error));
+                    }
+                    panic!("rate_limit::ResponseFuture polled after completion");
+                }
                 StateProj::Done => panic!("rate_limit::ResponseFuture polled after completion"),
             }
         }
@@ -191,6 +218,7 @@ where
             State::Waiting { .. } => "waiting",
             State::Readying { .. } => "readying",
             State::Calling { .. } => "calling",
+            State::Failed { .. } => "failed",
             State::Done => "done",
         };
         f.debug_struct("ResponseFuture")
