@@ -58,7 +58,9 @@ fn main() {
             let mut service = tower_layer(Profile::Huge).layer(unit_noop());
             for _ in 0..n {
                 let ready = service.ready().now_or_never().unwrap().unwrap();
-                std::hint::black_box(ready.call(()).now_or_never().unwrap().unwrap());
+                let response = ready.call(()).now_or_never().unwrap();
+                std::hint::black_box(&response);
+                response.unwrap();
             }
         }
         "governor" => {
