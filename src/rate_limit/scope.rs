@@ -498,6 +498,12 @@ impl Scope {
         self.lock().live()
     }
 
+    /// Whether a pause after a 429 held the scope at any time since
+    /// `since` (the pause only ever moves later, so one load tells).
+    pub(crate) fn paused_since(&self, since: Instant) -> bool {
+        self.paused_until.load(Ordering::Acquire) > self.time(since)
+    }
+
     /// Polls for a grant of `cost`, joining the queue on first poll; `slot`
     /// holds the waiter's id (or `NOT_QUEUED`).
     ///

@@ -31,6 +31,12 @@ pub const GAVE_UP: &str = "together_calls_gave_up_total";
 /// Histogram: seconds from an attempt entering the limiter to its answer
 /// (its wait for a slot included).
 pub const ATTEMPT_DURATION: &str = "together_attempt_duration_seconds";
+/// Histogram: seconds a request waited in the rate limiter for its slot.
+/// Only requests that waited record one: a request granted at once records
+/// nothing, so the limiter's fast path stays free of metrics (the requests
+/// that did not wait are `together_requests_admitted_total` minus this
+/// histogram's count).
+pub const RATE_LIMIT_WAIT: &str = "together_rate_limit_wait_seconds";
 /// How many distinct `model` label values are kept; later models are
 /// labelled `other`, so a flood of model names cannot grow the series.
 pub const MAX_MODEL_LABELS: usize = 256;
@@ -46,7 +52,11 @@ fn model_label(model: Option<&Model>) -> metrics::SharedString {
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    if seen.contains(model.as_str()) || seen.len() < MAX_MODEL_LABELS {
+    // A model seen before shares its stored name: no allocation per call.
+    if let Some(name) = seen.get(model.as_str()) {
+        return metrics::SharedString::from(name.clone());
+    }
+    if seen.len() < MAX_MODEL_LABELS {
         let name: Arc<str> = Arc::from(model.as_str());
         seen.insert(name.clone());
         metrics::SharedString::from(name)
@@ -119,5 +129,15 @@ pub(crate) fn gave_up<B>(request: &Request<B>, reason: &'static str) {
     {
         let [endpoint, model] = labels(request);
         metrics::counter!(GAVE_UP, &[endpoint, model, ("reason", reason.into())]).increment(1);
+    }
+}
+
+/// A request waited `waited` in the rate limiter for its slot.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn slot_wait(endpoint: Endpoint, model: Option<&Model>, waited: Duration) {
+    #[cfg(feature = "metrics")]
+    {
+        let labels = labels_of(endpoint, model);
+        metrics::histogram!(RATE_LIMIT_WAIT, &labels).record(waited.as_secs_f64());
     }
 }
