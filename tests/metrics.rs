@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use metrics::{
-    Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
     SharedString, Unit,
 };
 use tower::{service_fn, Layer, ServiceExt};
@@ -47,10 +47,31 @@ impl HistogramFn for Cell {
     }
 }
 
+/// A gauge's value.
+#[derive(Default)]
+struct Level(Mutex<f64>);
+
+impl GaugeFn for Level {
+    fn increment(&self, value: f64) {
+        *self.0.lock().unwrap() += value;
+    }
+
+    fn decrement(&self, value: f64) {
+        *self.0.lock().unwrap() -= value;
+    }
+
+    fn set(&self, value: f64) {
+        *self.0.lock().unwrap() = value;
+    }
+}
+
 /// Series by "name{label=value,...}": counters and histogram sample counts
-/// (and sums).
+/// (and sums), then gauges.
 #[derive(Default, Clone)]
-struct Capture(Arc<Mutex<BTreeMap<String, Arc<Cell>>>>);
+struct Capture(
+    Arc<Mutex<BTreeMap<String, Arc<Cell>>>>,
+    Arc<Mutex<BTreeMap<String, Arc<Level>>>>,
+);
 
 fn series(key: &Key) -> String {
     let labels: Vec<String> = key
@@ -79,6 +100,12 @@ impl Capture {
             .map_or(0.0, |c| *c.1.lock().unwrap())
     }
 
+    /// A gauge's value; `None` if it was never set.
+    fn gauge(&self, series: &str) -> Option<f64> {
+        let gauges = self.1.lock().unwrap();
+        gauges.get(series).map(|g| *g.0.lock().unwrap())
+    }
+
     fn get(&self, series: &str) -> u64 {
         self.0
             .lock()
@@ -97,8 +124,15 @@ impl Recorder for Capture {
         Counter::from_arc(self.cell(key))
     }
 
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(
+            self.1
+                .lock()
+                .unwrap()
+                .entry(series(key))
+                .or_default()
+                .clone(),
+        )
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
@@ -270,4 +304,68 @@ fn the_limiter_records_each_wait_for_a_slot_and_nothing_for_no_wait() {
     assert_eq!(capture.get(&series), 2, "only the two that waited");
     let sum = capture.sum(&series);
     assert!((sum - 1.5).abs() < 0.01, "{sum}");
+}
+
+#[test]
+fn publish_metrics_sets_each_scopes_rates_waiters_and_pause() {
+    let capture = Capture::default();
+    let layer = RateLimitLayer::builder(Quota::per_second(2).burst(1))
+        .model_quota("big", Quota::per_second(10).tokens_per_second(1000))
+        .build();
+    let big_rate = run(&capture, async {
+        let service = limited(&layer);
+        // Two keys, three calls each for "small" at 2/s, burst 1: one of
+        // each goes, two of each wait.
+        let mut calls = Vec::new();
+        for key in ["sk-metrics-a", "sk-metrics-b"] {
+            for _ in 0..3 {
+                calls.push(tokio::spawn(service.clone().oneshot(chat(key, "small"))));
+            }
+        }
+        let mut throttled = chat("sk-metrics-a", "big");
+        throttled
+            .headers_mut()
+            .insert("x-test-429", "1".parse().unwrap());
+        let answer = service.clone().oneshot(throttled).await.unwrap();
+        assert_eq!(answer.status(), 429);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        layer.publish_metrics();
+        let big_rate = layer
+            .snapshot()
+            .scopes()
+            .iter()
+            .find(|s| s.model() == Some("big"))
+            .unwrap()
+            .requests_per_second();
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        big_rate
+    });
+    let endpoint = Endpoint::from_path("/v1/chat/completions").as_str();
+    let small = format!("{{endpoint={endpoint},model=small}}");
+    let big = format!("{{endpoint={endpoint},model=big}}");
+    let gauge = |name: &str, labels: &str| capture.gauge(&format!("{name}{labels}"));
+    // Summed over the two keys.
+    assert_eq!(
+        gauge(names::RATE_LIMIT_REQUESTS_PER_SECOND, &small),
+        Some(4.0)
+    );
+    assert_eq!(gauge(names::RATE_LIMIT_WAITING, &small), Some(4.0));
+    assert_eq!(gauge(names::RATE_LIMIT_PAUSE, &small), Some(0.0));
+    assert_eq!(gauge(names::RATE_LIMIT_TOKENS_PER_SECOND, &small), None);
+    // Paused for 1.5 s, 0.1 s ago; its rates cut by the 429.
+    let pause = gauge(names::RATE_LIMIT_PAUSE, &big).unwrap();
+    assert!((pause - 1.4).abs() < 1e-6, "{pause}");
+    assert_eq!(gauge(names::RATE_LIMIT_WAITING, &big), Some(0.0));
+    assert_eq!(
+        gauge(names::RATE_LIMIT_REQUESTS_PER_SECOND, &big),
+        Some(big_rate)
+    );
+    assert!(big_rate < 10.0, "{big_rate}");
+    let tokens = gauge(names::RATE_LIMIT_TOKENS_PER_SECOND, &big).unwrap();
+    assert!(tokens > 0.0 && tokens <= 1000.0, "{tokens}");
+    for series in capture.1.lock().unwrap().keys() {
+        assert!(!series.contains("sk-metrics"), "{series}");
+    }
 }

@@ -37,6 +37,19 @@ pub const ATTEMPT_DURATION: &str = "together_attempt_duration_seconds";
 /// that did not wait are `together_requests_admitted_total` minus this
 /// histogram's count).
 pub const RATE_LIMIT_WAIT: &str = "together_rate_limit_wait_seconds";
+/// Gauge: requests per second the limiter paces at now (the quota, or what
+/// was learned, or cut after a 429), summed over API keys. This gauge and
+/// the three below are set by `RateLimitLayer::publish_metrics` (or
+/// `Snapshot::record_metrics`), not by requests.
+pub const RATE_LIMIT_REQUESTS_PER_SECOND: &str = "together_rate_limit_requests_per_second";
+/// Gauge: tokens per second the limiter paces at now, summed over API
+/// keys; only for scopes with a token budget.
+pub const RATE_LIMIT_TOKENS_PER_SECOND: &str = "together_rate_limit_tokens_per_second";
+/// Gauge: requests waiting in the limiter for a slot, summed over API keys.
+pub const RATE_LIMIT_WAITING: &str = "together_rate_limit_waiting";
+/// Gauge: seconds the pause after a 429 still holds the scope (0: not
+/// paused); the longest over API keys.
+pub const RATE_LIMIT_PAUSE: &str = "together_rate_limit_pause_seconds";
 /// How many distinct `model` label values are kept; later models are
 /// labelled `other`, so a flood of model names cannot grow the series.
 pub const MAX_MODEL_LABELS: usize = 256;
@@ -140,4 +153,25 @@ pub(crate) fn slot_wait(endpoint: Endpoint, model: Option<&Model>, waited: Durat
         let labels = labels_of(endpoint, model);
         metrics::histogram!(RATE_LIMIT_WAIT, &labels).record(waited.as_secs_f64());
     }
+}
+
+/// Sets the gauges of one (endpoint, model): its live rates, waiters and
+/// pause (see the `RATE_LIMIT_*` gauges).
+#[cfg(feature = "metrics")]
+pub(crate) fn scope_gauges(
+    endpoint: Endpoint,
+    model: Option<&Model>,
+    requests_per_second: f64,
+    tokens_per_second: Option<f64>,
+    waiting: usize,
+    pause: Duration,
+) {
+    let labels = labels_of(endpoint, model);
+    metrics::gauge!(RATE_LIMIT_REQUESTS_PER_SECOND, &labels).set(requests_per_second);
+    if let Some(tokens) = tokens_per_second {
+        metrics::gauge!(RATE_LIMIT_TOKENS_PER_SECOND, &labels).set(tokens);
+    }
+    // Exact below 2^53 waiters.
+    metrics::gauge!(RATE_LIMIT_WAITING, &labels).set(waiting as f64);
+    metrics::gauge!(RATE_LIMIT_PAUSE, &labels).set(pause.as_secs_f64());
 }
