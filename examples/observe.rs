@@ -1,6 +1,7 @@
 //! See the stack survive an outage: a steady workload against the embedded
 //! simulator, one model down for a minute in the middle, then the metrics
-//! in Prometheus's text format and what the breaker and the budget did.
+//! in Prometheus's text format (the limiter's gauges published every 15 s,
+//! as an exporter's scrape would) and what the breaker and the budget did.
 //!
 //! Runs on tokio's paused clock, so the four virtual minutes take about a
 //! second. `cargo run --example observe [-- --calls-per-second N]`.
@@ -58,12 +59,25 @@ fn run() -> Result<(), String> {
             .limits(Limits::per_second(10))
             .outage(Fault::outage(MODEL, minute, minute, OutageKind::Overloaded))
             .service();
+        let limiter = RateLimitLayer::new(Quota::per_second(10));
+        // The limiter's gauges (live rate, waiters, pause) are set from a
+        // snapshot, not by requests: publish them on the scrape interval.
+        let publisher = tokio::spawn({
+            let limiter = limiter.clone();
+            async move {
+                let mut every = tokio::time::interval(Duration::from_secs(15));
+                loop {
+                    every.tick().await;
+                    limiter.publish_metrics();
+                }
+            }
+        });
         let breaker = CircuitBreakerLayer::new();
         let budget = RetryBudget::new();
         let client = Together::builder()
             .api_key(KEY)
             .base_url("http://sim.test/v1")
-            .rate_limit(RateLimitLayer::new(Quota::per_second(10)))
+            .rate_limit(limiter.clone())
             .circuit_breaker(breaker.clone())
             .retry_budget(budget.clone())
             .build_with_transport(sim.clone())
@@ -94,6 +108,8 @@ fn run() -> Result<(), String> {
             .filter(|r| r.arrival >= start + minute && r.arrival < start + 2 * minute)
             .count();
 
+        publisher.abort();
+        limiter.publish_metrics();
         println!("{}", prometheus.render());
         println!("# summary");
         println!(

@@ -21,12 +21,25 @@
 //!
 //! Metrics (feature `metrics`, through the `metrics` facade, so any
 //! exporter works): see [`metrics`] for the names; the table is in the
-//! README's "Observability" section.
+//! README's "Observability" section. The limiter's per-scope gauges are
+//! set on demand, by
+//! [`RateLimitLayer::publish_metrics`](crate::RateLimitLayer) or
+//! `Snapshot::record_metrics`, not by requests.
 //!
-//! Every wait is an event with a `reason` field: `retry_after` (a 429's
-//! wait), `backoff` (a 5xx's), `budget_exhausted` (the retry budget
-//! refused a resend), `circuit_open` (the breaker holds or refuses the
-//! call).
+//! Every wait is a `tracing` event (level `debug`) with a `reason` field:
+//!
+//! | `reason` | emitted by | fields | meaning |
+//! |---|---|---|---|
+//! | `paced` | rate limiter | `wait_ms` | the request waited for its slot under the quota |
+//! | `paused` | rate limiter | `wait_ms` | the request waited while its scope was paused after a 429 (for some or all of the wait) |
+//! | `retry_after` | `RetryAfterLayer` | `wait_ms`, `retry` | a 429's wait before resending |
+//! | `backoff` | `BackoffLayer` | `wait_ms`, `retry` | the wait before resending after a retryable status (5xx, 408, ...) or a transport error |
+//! | `budget_exhausted` | both retry layers | | the retry budget refused a resend |
+//! | `circuit_open` | circuit breaker | | the breaker holds or refuses the call |
+//!
+//! The limiter's events come only from requests that waited: one granted
+//! at once emits nothing and reads no clock for it. Emitted while the
+//! request is polled, so inside its `together.attempt` span.
 //!
 //! # Example
 //!

@@ -73,3 +73,57 @@ async fn lists_each_scope_with_its_quota_rates_and_waiters() {
     }
     assert_eq!(layer.snapshot().waiting(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_scope_paused_after_a_429_shows_the_pause_left() {
+    let layer = RateLimitLayer::new(Quota::per_second(100));
+    let service = layer.layer(service_fn(|req: http::Request<String>| async move {
+        let mut response = http::Response::new(String::new());
+        if req.headers().contains_key("x-test-429") {
+            *response.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+            response
+                .headers_mut()
+                .insert("retry-after-ms", "2000".parse().unwrap());
+        }
+        Ok::<_, Infallible>(response)
+    }));
+    service
+        .clone()
+        .oneshot(request("/v1/chat/completions", "m"))
+        .await
+        .unwrap();
+    assert_eq!(layer.snapshot().scopes()[0].paused_for(), None);
+
+    let mut throttled = request("/v1/chat/completions", "m");
+    throttled
+        .headers_mut()
+        .insert("x-test-429", "1".parse().unwrap());
+    let answer = service.clone().oneshot(throttled).await.unwrap();
+    assert_eq!(answer.status(), 429);
+    assert_eq!(
+        layer.snapshot().scopes()[0].paused_for(),
+        Some(Duration::from_secs(2))
+    );
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        layer.snapshot().scopes()[0].paused_for(),
+        Some(Duration::from_millis(1500))
+    );
+    // Another model's scope is not paused by this one's 429.
+    service
+        .clone()
+        .oneshot(request("/v1/chat/completions", "other"))
+        .await
+        .unwrap();
+    let snapshot = layer.snapshot();
+    let other = snapshot
+        .scopes()
+        .iter()
+        .find(|s| s.model() == Some("other"))
+        .unwrap();
+    assert_eq!(other.paused_for(), None);
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(layer.snapshot().scopes()[0].paused_for(), None);
+}

@@ -4,6 +4,7 @@
 #![cfg(feature = "client")]
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -181,4 +182,99 @@ fn a_refused_call_says_circuit_open_and_why() {
     assert!(events
         .iter()
         .any(|e| e.get("reason").map(String::as_str) == Some("circuit_open")));
+}
+
+/// A limiter alone over a server that answers 429 (pause: 3 s) to requests
+/// with an `x-test-429` header, else 200.
+fn limited(
+    quota: tower_together::Quota,
+) -> impl tower::Service<
+    http::Request<String>,
+    Response = http::Response<String>,
+    Error = Infallible,
+    Future: Send,
+> + Clone
+       + Send {
+    use tower::Layer;
+    let server = tower::service_fn(|req: http::Request<String>| async move {
+        let mut response = http::Response::new(String::new());
+        if req.headers().contains_key("x-test-429") {
+            *response.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+            response
+                .headers_mut()
+                .insert("retry-after-ms", "3000".parse().unwrap());
+        }
+        Ok::<_, Infallible>(response)
+    });
+    tower_together::RateLimitLayer::new(quota).layer(server)
+}
+
+fn limiter_request() -> http::Request<String> {
+    http::Request::post("https://api.together.ai/v1/chat/completions")
+        .header("authorization", format!("Bearer {KEY}"))
+        .body(String::new())
+        .unwrap()
+}
+
+/// The limiter's wait events (`reason` `paced` or `paused`), in order.
+fn limiter_waits(capture: &Capture) -> Vec<(String, u64)> {
+    capture
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.get("reason").map(String::as_str),
+                Some("paced" | "paused")
+            )
+        })
+        .map(|e| (e["reason"].clone(), e["wait_ms"].parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_request_that_waited_for_its_slot_says_paced_and_how_long() {
+    use tower::ServiceExt;
+    let ((), capture) = captured(async {
+        // 2/s, burst 1: the first goes at once, the next two wait 0.5 s, 1 s.
+        let service = limited(tower_together::Quota::per_second(2).burst(1));
+        let calls: Vec<_> = (0..3)
+            .map(|_| tokio::spawn(service.clone().oneshot(limiter_request())))
+            .collect();
+        for call in calls {
+            assert_eq!(call.await.unwrap().unwrap().status(), 200);
+        }
+    });
+    assert_eq!(
+        limiter_waits(&capture),
+        [("paced".to_owned(), 500), ("paced".to_owned(), 1000)],
+        "one event per request that waited, none for the one that did not"
+    );
+    for event in capture.events.lock().unwrap().iter() {
+        for value in event.values() {
+            assert!(!value.contains(KEY), "{value}");
+        }
+    }
+}
+
+#[test]
+fn a_request_held_by_the_pause_after_a_429_says_paused() {
+    use tower::ServiceExt;
+    let ((), capture) = captured(async {
+        let service = limited(tower_together::Quota::per_second(100));
+        let mut throttled = limiter_request();
+        throttled
+            .headers_mut()
+            .insert("x-test-429", "1".parse().unwrap());
+        let answer = service.clone().oneshot(throttled).await.unwrap();
+        assert_eq!(answer.status(), 429);
+        let answer = service.clone().oneshot(limiter_request()).await.unwrap();
+        assert_eq!(answer.status(), 200);
+    });
+    let waits = limiter_waits(&capture);
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert_eq!(waits[0].0, "paused");
+    // The 3 s pause, to the timer's millisecond.
+    assert!((3000..=3001).contains(&waits[0].1), "{waits:?}");
 }

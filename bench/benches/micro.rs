@@ -226,5 +226,157 @@ fn contended(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, uncontended, contended);
+/// `iters` scoped requests through `service`, in chunks: the requests of a
+/// chunk are built before its timed section and the answers dropped after
+/// it (as `iter_batched` does), and `between` runs untimed after each
+/// chunk.
+fn chunked<S>(service: &mut S, iters: u64, between: &dyn Fn()) -> Duration
+where
+    S: Service<Req, Response = http::Response<Req>>,
+    S::Error: std::fmt::Debug,
+{
+    const CHUNK: u64 = 4096;
+    let mut timed = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        let requests: Vec<Req> = (0..n).map(|_| scoped_request()).collect();
+        let mut answers = Vec::with_capacity(requests.len());
+        let start = Instant::now();
+        for request in requests {
+            answers.push(now(now(service.ready()).unwrap().call(request)));
+        }
+        timed += start.elapsed();
+        black_box(&answers);
+        drop(answers);
+        between();
+        left -= n;
+    }
+    timed
+}
+
+/// The cost of metrics per request (issue 10: within 1.2 ×). Two stacks:
+/// the three layers, and the three with the attempt span just above the
+/// limiter, as the typed client stacks it (it records a counter and a
+/// histogram per attempt; the three layers record only on a wait or a
+/// resend). "no recorder" runs in every build; with this package's
+/// `metrics` feature (the main crate's feature on) each stack also runs
+/// with a real recorder (Prometheus's, no HTTP listener, its histograms
+/// drained between chunks as its upkeep task would), in the same run:
+/// `cargo bench -p tower-together-bench --bench micro --features metrics
+/// -- "metrics overhead"` (and `METRICS_PAIRED=<rounds>` for the paired
+/// figure, see `paired`). Without the feature, "no recorder" is the cost
+/// with the metrics compiled out.
+fn metrics_overhead(c: &mut Criterion) {
+    use tower_together::telemetry::AttemptSpanLayer;
+
+    let rt = runtime(0);
+    let _guard = rt.enter();
+    #[cfg(feature = "metrics")]
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    #[cfg(feature = "metrics")]
+    let handle = recorder.handle();
+    #[cfg(feature = "metrics")]
+    let upkeep = || handle.run_upkeep();
+    let nothing = || {};
+    let mut group = c.benchmark_group("metrics overhead");
+
+    let mut three = ServiceBuilder::new()
+        .layer(BackoffLayer::new())
+        .layer(RetryAfterLayer::new())
+        .layer(our_layer(Profile::Huge))
+        .service(http_give_back());
+    group.bench_function("three layers, no recorder", |b| {
+        b.iter_custom(|iters| chunked(&mut three, iters, &nothing))
+    });
+    #[cfg(feature = "metrics")]
+    group.bench_function("three layers, prometheus recorder", |b| {
+        b.iter_custom(|iters| {
+            metrics::with_local_recorder(&recorder, || chunked(&mut three, iters, &upkeep))
+        })
+    });
+
+    let mut spanned = ServiceBuilder::new()
+        .layer(BackoffLayer::new())
+        .layer(RetryAfterLayer::new())
+        .layer(AttemptSpanLayer::new())
+        .layer(our_layer(Profile::Huge))
+        .service(http_give_back());
+    group.bench_function("three layers + attempt span, no recorder", |b| {
+        b.iter_custom(|iters| chunked(&mut spanned, iters, &nothing))
+    });
+    #[cfg(feature = "metrics")]
+    group.bench_function("three layers + attempt span, prometheus recorder", |b| {
+        b.iter_custom(|iters| {
+            metrics::with_local_recorder(&recorder, || chunked(&mut spanned, iters, &upkeep))
+        })
+    });
+    group.finish();
+
+    #[cfg(feature = "metrics")]
+    if let Some(rounds) = std::env::var("METRICS_PAIRED")
+        .ok()
+        .and_then(|r| r.parse().ok())
+    {
+        paired(&mut three, "three layers", rounds, &recorder, &upkeep);
+        paired(
+            &mut spanned,
+            "three layers + attempt span",
+            rounds,
+            &recorder,
+            &upkeep,
+        );
+    }
+}
+
+/// On a shared machine the load drifts between criterion's cases (tens of
+/// seconds apart) by more than the effect measured here. So, with
+/// `METRICS_PAIRED=<rounds>` set: `rounds` pairs of 4096-request chunks,
+/// one without the recorder and one with it, back to back (which goes
+/// first alternates), and the median and quartiles of the per-pair
+/// ratios.
+#[cfg(feature = "metrics")]
+fn paired<S>(
+    service: &mut S,
+    name: &str,
+    rounds: usize,
+    recorder: &metrics_exporter_prometheus::PrometheusRecorder,
+    upkeep: &dyn Fn(),
+) where
+    S: Service<Req, Response = http::Response<Req>>,
+    S::Error: std::fmt::Debug,
+{
+    const CHUNK: u64 = 4096;
+    let none = |service: &mut S| chunked(service, CHUNK, &|| {});
+    let with = |service: &mut S| {
+        metrics::with_local_recorder(recorder, || chunked(service, CHUNK, upkeep))
+    };
+    let (mut ratios, mut without_ns, mut with_ns) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (a, b) = if round % 2 == 0 {
+            let a = none(service);
+            (a, with(service))
+        } else {
+            let b = with(service);
+            (none(service), b)
+        };
+        without_ns.push(a.as_nanos() as f64 / CHUNK as f64);
+        with_ns.push(b.as_nanos() as f64 / CHUNK as f64);
+        ratios.push(b.as_secs_f64() / a.as_secs_f64());
+    }
+    let quartiles = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+        (at(0.25), at(0.5), at(0.75))
+    };
+    let (r1, r2, r3) = quartiles(&mut ratios);
+    let (_, a, _) = quartiles(&mut without_ns);
+    let (_, b, _) = quartiles(&mut with_ns);
+    println!(
+        "paired {name}: {rounds} rounds; median ns/request {a:.0} without, {b:.0} with \
+         the recorder; ratio median {r2:.3} (quartiles {r1:.3}-{r3:.3})"
+    );
+}
+
+criterion_group!(benches, uncontended, contended, metrics_overhead);
 criterion_main!(benches);

@@ -6,10 +6,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use tokio::time::Instant;
+
 use super::queue::NOT_QUEUED;
 use super::registry::{Origin, ScopeRef};
 use super::scope::Halt;
 use super::store::StoreUnavailable;
+use crate::telemetry::metrics;
 
 /// Resolves once the request may go, or with [`StoreUnavailable`] when a
 /// fail-closed layer's store is down. Dropping it before then gives the
@@ -21,6 +24,9 @@ pub(crate) struct Acquire {
     tokens: u32,
     /// Place in the queue, or `NOT_QUEUED`.
     id: u64,
+    /// When the request first had to wait; `None` while it has not, so a
+    /// request granted on its first poll reads no clock for telemetry.
+    waiting_since: Option<Instant>,
 }
 
 impl Acquire {
@@ -30,6 +36,7 @@ impl Acquire {
             cost: cost.max(1),
             tokens,
             id: NOT_QUEUED,
+            waiting_since: None,
         }
     }
 
@@ -50,8 +57,18 @@ impl Future for Acquire {
                 .scope
                 .poll_acquire(this.cost, this.tokens, &mut this.id, cx)
             {
-                Poll::Ready(Ok(())) => return Poll::Ready(Ok(())),
-                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {
+                    if let Some(since) = this.waiting_since {
+                        waited(&this.scope, since);
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Pending => {
+                    if this.waiting_since.is_none() {
+                        this.waiting_since = Some(Instant::now());
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(Err(Halt::StoreDown)) => {
                     return Poll::Ready(Err(StoreUnavailable::new()));
                 }
@@ -70,6 +87,25 @@ impl Future for Acquire {
             }
         }
     }
+}
+
+/// The request waited for its slot since `since`: one event, with the
+/// reason (`paused`: a pause after a 429 held the scope for some of the
+/// wait; else `paced`), and the wait histogram. Only waiters get here.
+#[cold]
+fn waited(scope: &ScopeRef, since: Instant) {
+    let wait = since.elapsed();
+    let reason = if scope.scope.paused_since(since) {
+        "paused"
+    } else {
+        "paced"
+    };
+    tracing::debug!(
+        reason,
+        wait_ms = wait.as_millis() as u64,
+        "rate limiter: waited for a slot"
+    );
+    metrics::slot_wait(scope.key.endpoint, scope.key.model.as_ref(), wait);
 }
 
 impl Drop for Acquire {

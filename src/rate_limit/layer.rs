@@ -95,6 +95,28 @@ impl<P> RateLimitLayer<P> {
         super::snapshot::of(&self.limiter)
     }
 
+    /// Sets the limiter's per-scope gauges (live rates, waiters, pause)
+    /// from a [`snapshot`](Self::snapshot) now (feature `metrics`). Nothing
+    /// keeps them live between calls, so requests pay nothing for them:
+    /// call it on the exporter's scrape interval. See
+    /// [`Snapshot::record_metrics`] for why, and the names.
+    ///
+    /// ```no_run
+    /// # use tower_together::RateLimitLayer;
+    /// # async fn run(layer: RateLimitLayer) {
+    /// let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
+    /// loop {
+    ///     every.tick().await;
+    ///     layer.publish_metrics();
+    /// }
+    /// # }
+    /// ```
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn publish_metrics(&self) {
+        self.snapshot().record_metrics();
+    }
+
     /// Drops every scope that has been idle for the idle timeout now, rather
     /// than at the next sweep (which happens when new scopes are made).
     pub fn evict_idle(&self) {

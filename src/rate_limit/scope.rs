@@ -509,6 +509,20 @@ impl Scope {
         self.lock().live()
     }
 
+    /// How long the pause after a 429 still holds the scope at `now`;
+    /// `None` when it is not paused.
+    pub(crate) fn paused_for(&self, now: Instant) -> Option<Duration> {
+        let until = self.paused_until.load(Ordering::Acquire);
+        let now = self.time(now);
+        (until > now).then(|| Duration::from_nanos(until - now))
+    }
+
+    /// Whether a pause after a 429 held the scope at any time since
+    /// `since` (the pause only ever moves later, so one load tells).
+    pub(crate) fn paused_since(&self, since: Instant) -> bool {
+        self.paused_until.load(Ordering::Acquire) > self.time(since)
+    }
+
     /// Polls for a grant of `cost`, joining the queue on first poll; `slot`
     /// holds the waiter's id (or `NOT_QUEUED`).
     ///

@@ -1,5 +1,9 @@
-//! Live state of a limiter's scopes, on demand: for dashboards and progress
-//! lines.
+//! Live state of a limiter's scopes, on demand: for dashboards, progress
+//! lines and (feature `metrics`) the per-scope gauges.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::endpoint::Endpoint;
 use crate::extensions::{ApiKeyFingerprint, Model};
@@ -50,6 +54,49 @@ impl Snapshot {
     pub fn waiting(&self) -> usize {
         self.scopes.iter().map(|s| s.waiting).sum()
     }
+
+    /// Sets the limiter's gauges from this snapshot (feature `metrics`):
+    /// per (endpoint, model), the live request and token rates and the
+    /// waiters, each summed over API keys, and the longest pause left.
+    /// Names in [`telemetry::metrics`](crate::telemetry::metrics)
+    /// (`RATE_LIMIT_*`).
+    ///
+    /// Gauges are set here, on demand, rather than by requests: keeping
+    /// them live would put a metrics registry lookup on every grant and
+    /// every queue change, the limiter's hottest code, to publish values
+    /// an exporter reads only once per scrape. A snapshot costs one read
+    /// of the scope map and one short lock per scope, off the request
+    /// path; call this (or
+    /// [`RateLimitLayer::publish_metrics`](super::RateLimitLayer::publish_metrics))
+    /// on the scrape interval, or just before rendering. The series of a
+    /// scope swept away as idle keep their last values (an idle scope's:
+    /// nobody waiting, no pause).
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn record_metrics(&self) {
+        // Sorted by endpoint, then model: each (endpoint, model) is one run.
+        let same =
+            |a: &ScopeSnapshot, b: &ScopeSnapshot| a.endpoint == b.endpoint && a.model == b.model;
+        for group in self.scopes.chunk_by(same) {
+            let first = &group[0];
+            let tokens = group
+                .iter()
+                .filter_map(ScopeSnapshot::tokens_per_second)
+                .reduce(|a, b| a + b);
+            crate::telemetry::metrics::scope_gauges(
+                first.endpoint,
+                first.model.as_ref(),
+                group.iter().map(ScopeSnapshot::requests_per_second).sum(),
+                tokens,
+                group.iter().map(|s| s.waiting).sum(),
+                group
+                    .iter()
+                    .filter_map(|s| s.paused)
+                    .max()
+                    .unwrap_or_default(),
+            );
+        }
+    }
 }
 
 /// The state of one (API key, endpoint, model) scope.
@@ -62,6 +109,7 @@ pub struct ScopeSnapshot {
     requests: Pacing,
     tokens: Option<Pacing>,
     waiting: usize,
+    paused: Option<Duration>,
 }
 
 fn per_second(pacing: Pacing) -> f64 {
@@ -111,9 +159,16 @@ impl ScopeSnapshot {
     pub fn waiting(&self) -> usize {
         self.waiting
     }
+
+    /// How long the pause after a 429 still holds this scope (no request
+    /// is granted until it ends); `None` when it is not paused.
+    pub fn paused_for(&self) -> Option<Duration> {
+        self.paused
+    }
 }
 
 pub(crate) fn of(limiter: &Limiter) -> Snapshot {
+    let now = Instant::now();
     let mut scopes: Vec<ScopeSnapshot> = limiter
         .live_scopes()
         .into_iter()
@@ -129,6 +184,7 @@ pub(crate) fn of(limiter: &Limiter) -> Snapshot {
                 requests,
                 tokens,
                 waiting: scope.waiting(),
+                paused: scope.paused_for(now),
             }
         })
         .collect();

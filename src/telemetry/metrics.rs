@@ -31,6 +31,25 @@ pub const GAVE_UP: &str = "together_calls_gave_up_total";
 /// Histogram: seconds from an attempt entering the limiter to its answer
 /// (its wait for a slot included).
 pub const ATTEMPT_DURATION: &str = "together_attempt_duration_seconds";
+/// Histogram: seconds a request waited in the rate limiter for its slot.
+/// Only requests that waited record one: a request granted at once records
+/// nothing, so the limiter's fast path stays free of metrics (the requests
+/// that did not wait are `together_requests_admitted_total` minus this
+/// histogram's count).
+pub const RATE_LIMIT_WAIT: &str = "together_rate_limit_wait_seconds";
+/// Gauge: requests per second the limiter paces at now (the quota, or what
+/// was learned, or cut after a 429), summed over API keys. This gauge and
+/// the three below are set by `RateLimitLayer::publish_metrics` (or
+/// `Snapshot::record_metrics`), not by requests.
+pub const RATE_LIMIT_REQUESTS_PER_SECOND: &str = "together_rate_limit_requests_per_second";
+/// Gauge: tokens per second the limiter paces at now, summed over API
+/// keys; only for scopes with a token budget.
+pub const RATE_LIMIT_TOKENS_PER_SECOND: &str = "together_rate_limit_tokens_per_second";
+/// Gauge: requests waiting in the limiter for a slot, summed over API keys.
+pub const RATE_LIMIT_WAITING: &str = "together_rate_limit_waiting";
+/// Gauge: seconds the pause after a 429 still holds the scope (0: not
+/// paused); the longest over API keys.
+pub const RATE_LIMIT_PAUSE: &str = "together_rate_limit_pause_seconds";
 /// How many distinct `model` label values are kept; later models are
 /// labelled `other`, so a flood of model names cannot grow the series.
 pub const MAX_MODEL_LABELS: usize = 256;
@@ -46,7 +65,11 @@ fn model_label(model: Option<&Model>) -> metrics::SharedString {
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    if seen.contains(model.as_str()) || seen.len() < MAX_MODEL_LABELS {
+    // A model seen before shares its stored name: no allocation per call.
+    if let Some(name) = seen.get(model.as_str()) {
+        return metrics::SharedString::from(name.clone());
+    }
+    if seen.len() < MAX_MODEL_LABELS {
         let name: Arc<str> = Arc::from(model.as_str());
         seen.insert(name.clone());
         metrics::SharedString::from(name)
@@ -120,4 +143,35 @@ pub(crate) fn gave_up<B>(request: &Request<B>, reason: &'static str) {
         let [endpoint, model] = labels(request);
         metrics::counter!(GAVE_UP, &[endpoint, model, ("reason", reason.into())]).increment(1);
     }
+}
+
+/// A request waited `waited` in the rate limiter for its slot.
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+pub(crate) fn slot_wait(endpoint: Endpoint, model: Option<&Model>, waited: Duration) {
+    #[cfg(feature = "metrics")]
+    {
+        let labels = labels_of(endpoint, model);
+        metrics::histogram!(RATE_LIMIT_WAIT, &labels).record(waited.as_secs_f64());
+    }
+}
+
+/// Sets the gauges of one (endpoint, model): its live rates, waiters and
+/// pause (see the `RATE_LIMIT_*` gauges).
+#[cfg(feature = "metrics")]
+pub(crate) fn scope_gauges(
+    endpoint: Endpoint,
+    model: Option<&Model>,
+    requests_per_second: f64,
+    tokens_per_second: Option<f64>,
+    waiting: usize,
+    pause: Duration,
+) {
+    let labels = labels_of(endpoint, model);
+    metrics::gauge!(RATE_LIMIT_REQUESTS_PER_SECOND, &labels).set(requests_per_second);
+    if let Some(tokens) = tokens_per_second {
+        metrics::gauge!(RATE_LIMIT_TOKENS_PER_SECOND, &labels).set(tokens);
+    }
+    // Exact below 2^53 waiters.
+    metrics::gauge!(RATE_LIMIT_WAITING, &labels).set(waiting as f64);
+    metrics::gauge!(RATE_LIMIT_PAUSE, &labels).set(pause.as_secs_f64());
 }
