@@ -2,6 +2,8 @@
 //! small recorder: names, bounded labels, counts.
 #![cfg(all(feature = "metrics", feature = "client"))]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -265,16 +267,7 @@ fn limited(
     Future: Send,
 > + Clone
        + Send {
-    layer.layer(service_fn(|req: http::Request<String>| async move {
-        let mut response = http::Response::new(String::new());
-        if req.headers().contains_key("x-test-429") {
-            *response.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
-            response
-                .headers_mut()
-                .insert("retry-after-ms", "1500".parse().unwrap());
-        }
-        Ok::<_, Infallible>(response)
-    }))
+    layer.layer(support::throttles_on_header(1_500))
 }
 
 fn chat(key: &str, model: &str) -> http::Request<String> {

@@ -1,6 +1,8 @@
 //! `RateLimitLayer::snapshot()`: each scope's quota, live rates and
 //! waiters, on paused time.
 
+mod support;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -77,16 +79,7 @@ async fn lists_each_scope_with_its_quota_rates_and_waiters() {
 #[tokio::test(start_paused = true)]
 async fn a_scope_paused_after_a_429_shows_the_pause_left() {
     let layer = RateLimitLayer::new(Quota::per_second(100));
-    let service = layer.layer(service_fn(|req: http::Request<String>| async move {
-        let mut response = http::Response::new(String::new());
-        if req.headers().contains_key("x-test-429") {
-            *response.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
-            response
-                .headers_mut()
-                .insert("retry-after-ms", "2000".parse().unwrap());
-        }
-        Ok::<_, Infallible>(response)
-    }));
+    let service = layer.layer(support::throttles_on_header(2_000));
     service
         .clone()
         .oneshot(request("/v1/chat/completions", "m"))

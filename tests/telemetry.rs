@@ -3,6 +3,8 @@
 //! attempt, a reason on every wait, and never the API key.
 #![cfg(feature = "client")]
 
+mod support;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
@@ -196,17 +198,7 @@ fn limited(
 > + Clone
        + Send {
     use tower::Layer;
-    let server = tower::service_fn(|req: http::Request<String>| async move {
-        let mut response = http::Response::new(String::new());
-        if req.headers().contains_key("x-test-429") {
-            *response.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
-            response
-                .headers_mut()
-                .insert("retry-after-ms", "3000".parse().unwrap());
-        }
-        Ok::<_, Infallible>(response)
-    });
-    tower_together::RateLimitLayer::new(quota).layer(server)
+    tower_together::RateLimitLayer::new(quota).layer(support::throttles_on_header(3_000))
 }
 
 fn limiter_request() -> http::Request<String> {

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use futures_util::FutureExt;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
-use tower_together::extensions::Model;
 use tower_together::{BackoffLayer, RetryAfterLayer};
 use tower_together_bench::*;
 
@@ -32,20 +31,6 @@ fn now<F: std::future::Future>(future: F) -> F::Output {
     future
         .now_or_never()
         .expect("a non-binding limiter answered at once")
-}
-
-fn scoped_request() -> Req {
-    let mut request = http::Request::post("https://api.together.ai/v1/chat/completions")
-        .header(
-            "authorization",
-            "Bearer bench-key-0123456789abcdef0123456789abcdef",
-        )
-        .body(())
-        .unwrap();
-    request
-        .extensions_mut()
-        .insert(Model::new("meta-llama/Llama-3.3-70B-Instruct-Turbo"));
-    request
 }
 
 fn uncontended(c: &mut Criterion) {

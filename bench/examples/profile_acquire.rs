@@ -9,23 +9,8 @@
 
 use futures_util::FutureExt;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
-use tower_together::extensions::Model;
 use tower_together::{BackoffLayer, RetryAfterLayer};
 use tower_together_bench::*;
-
-fn scoped_request() -> Req {
-    let mut request = http::Request::post("https://api.together.ai/v1/chat/completions")
-        .header(
-            "authorization",
-            "Bearer bench-key-0123456789abcdef0123456789abcdef",
-        )
-        .body(())
-        .unwrap();
-    request
-        .extensions_mut()
-        .insert(Model::new("meta-llama/Llama-3.3-70B-Instruct-Turbo"));
-    request
-}
 
 /// `n` requests from `make` through `service`, each ready at once.
 fn drive<S>(mut service: S, n: u64, make: impl Fn() -> Req)

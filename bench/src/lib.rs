@@ -151,3 +151,22 @@ pub fn max_in_window(sorted_us: &[u64], width_us: u64) -> usize {
     }
     best
 }
+
+/// A request as the typed client sends it: a raw `Authorization` header
+/// and a `Model` extension, so the limiter derives its scope from key,
+/// endpoint and model.
+pub fn scoped_request() -> Req {
+    let mut request = http::Request::post("https://api.together.ai/v1/chat/completions")
+        .header(
+            "authorization",
+            "Bearer bench-key-0123456789abcdef0123456789abcdef",
+        )
+        .body(())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(tower_together::extensions::Model::new(
+            "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        ));
+    request
+}

@@ -201,3 +201,22 @@ impl<B> Service<Request<B>> for Throttled {
         ready(Ok(Response::new(String::from("ok"))))
     }
 }
+
+/// A server that answers 429 with `retry-after-ms: {wait_ms}` to requests
+/// carrying an `x-test-429` header, and 200 to the rest.
+pub fn throttles_on_header(
+    wait_ms: u64,
+) -> impl Service<Request<String>, Response = Response<String>, Error = Infallible, Future: Send>
+       + Clone
+       + Send {
+    tower::service_fn(move |req: Request<String>| async move {
+        let mut response = Response::new(String::new());
+        if req.headers().contains_key("x-test-429") {
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response
+                .headers_mut()
+                .insert("retry-after-ms", http::HeaderValue::from(wait_ms));
+        }
+        Ok::<_, Infallible>(response)
+    })
+}
