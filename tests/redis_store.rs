@@ -23,9 +23,9 @@ use redis_support::RedisServer;
 use sim_support::{chat, post, CHAT_MODEL, KEY};
 use tokio::time::Instant;
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
-use tower_together::extensions::Model;
+use tower_together::extensions::{Model, TokenCost};
 use tower_together::rate_limit::store::{RedisStore, Store, StoreUnavailable};
-use tower_together::rate_limit::RateLimitBuilder;
+use tower_together::rate_limit::{RateLimitBuilder, TokenReservation};
 use tower_together::sim::{Limits, SimService, Simulator};
 use tower_together::{Quota, RetryAfterLayer};
 
@@ -559,4 +559,52 @@ async fn fail_closed_refuses_while_redis_is_down() {
     .await
     .expect("requests go again once Redis answers");
     assert_eq!(back.status(), StatusCode::OK);
+}
+
+/// Settled usage reaches every process: one limiter spends the whole token
+/// burst, its answer's usage gives almost all of it back, and another
+/// limiter on the same Redis sends a request of the same size at once,
+/// not a second later when the tokens would have come back on their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settled_usage_is_given_back_in_every_process() {
+    let _serial = SERIAL.lock().await;
+    let Some(server) = RedisServer::start("settled_usage_is_given_back_in_every_process").await
+    else {
+        return;
+    };
+    let ok = service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let quota = Quota::per_second(100).tokens_per_second(1_000);
+    let worker = || {
+        RateLimitBuilder::new(quota)
+            .store(redis_store(&server, 2))
+            .build()
+            .layer(ok)
+    };
+    let (first, second) = (worker(), worker());
+    let with_tokens = |tokens: u32| {
+        let mut request = chat_request();
+        request.extensions_mut().insert(TokenCost::new(tokens));
+        request
+    };
+
+    let answer = first.oneshot(with_tokens(1_000)).await.unwrap();
+    let reservation = answer
+        .extensions()
+        .get::<TokenReservation>()
+        .expect("the answer carries its reservation")
+        .clone();
+    assert_eq!(reservation.charged(), 1_000);
+    reservation.settle(10);
+    // The settlement is a background write to Redis.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let started = Instant::now();
+    second.oneshot(with_tokens(900)).await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_millis(300),
+        "the other limiter waited {waited:?}: the give-back did not reach Redis"
+    );
 }

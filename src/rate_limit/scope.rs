@@ -305,6 +305,12 @@ impl Scope {
         if delta == 0 || !self.paces_tokens() {
             return;
         }
+        // In a shared store the token budget lives there, for every process.
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            remote.remote().share_tokens(delta, self.tokens.pace.get());
+            return;
+        }
         let queue = self.lock();
         let pacing = self.tokens.pace.get();
         let state = self.tokens.allow_at.load(Ordering::Acquire);

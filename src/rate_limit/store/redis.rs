@@ -82,6 +82,29 @@ if redis.call('PTTL', KEYS[1]) < want then redis.call('PEXPIRE', KEYS[1], want) 
 return 1
 ";
 
+/// An answer's usage settles its token reservation in every process: the
+/// token budget's state moves by `delta` tokens (less used than charged:
+/// back, never past a full bucket; more: forward). ARGV: delta (tokens),
+/// token interval (µs) and burst (the caller's; learned ones win), idle
+/// TTL (ms). A scope whose state expired has nothing to settle.
+const SETTLE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local h = redis.call('HMGET', KEYS[1], 't', 'ti', 'tb')
+local state = tonumber(h[1])
+if not state then return 0 end
+local ti = tonumber(h[2]) or tonumber(ARGV[2])
+local tb = tonumber(h[3]) or tonumber(ARGV[3])
+local delta = tonumber(ARGV[1])
+local next = state + ti * delta
+if delta < 0 then next = math.max(next, now - ti * (tb - 1)) end
+if delta < 0 and next > state then next = state end
+redis.call('HSET', KEYS[1], 't', string.format('%d', next))
+local want = math.ceil((next - now) / 1000) + tonumber(ARGV[4])
+if redis.call('PTTL', KEYS[1]) < want then redis.call('PEXPIRE', KEYS[1], want) end
+return 1
+";
+
 /// A rate learned from the server's headers is used by every process.
 /// ARGV: interval field, interval (µs), burst field, burst, idle TTL (ms).
 const LEARN: &str = r"
@@ -264,6 +287,7 @@ pub(crate) struct Shared {
     admit: redis::Script,
     pause: redis::Script,
     learn: redis::Script,
+    settle: redis::Script,
     health: Mutex<Health>,
     /// Refuse while Redis is down, instead of deciding alone.
     fail_closed: bool,
@@ -293,6 +317,7 @@ impl Shared {
             admit: redis::Script::new(ADMIT),
             pause: redis::Script::new(PAUSE),
             learn: redis::Script::new(LEARN),
+            settle: redis::Script::new(SETTLE),
             health: Mutex::default(),
             fail_closed,
         })
@@ -454,6 +479,22 @@ impl Remote {
     pub(crate) fn share_pause(&self, wait: Duration) {
         let args = vec![micros_of(wait).to_string(), IDLE_TTL_MS.to_string()];
         self.send(|shared| &shared.pause, args);
+    }
+
+    /// Settles `delta` tokens of this scope's token budget in every process
+    /// (negative: given back), paced at `pacing` unless a learned rate is
+    /// stored.
+    pub(crate) fn share_tokens(&self, delta: i64, pacing: Pacing) {
+        if delta == 0 || pacing.interval == UNLIMITED {
+            return;
+        }
+        let args = vec![
+            delta.to_string(),
+            micros(pacing.interval).to_string(),
+            pacing.burst.max(1).to_string(),
+            IDLE_TTL_MS.to_string(),
+        ];
+        self.send(|shared| &shared.settle, args);
     }
 
     /// A rate learned from the server is used by every process. `tokens`:
