@@ -19,7 +19,8 @@ use super::store::StoreUnavailable;
 pin_project! {
     /// Waits for the request's turn in its scope, then readies a clone of
     /// the inner service, sends the request, and feeds the answer back into
-    /// the scope (a 429 pauses it).
+    /// the scope (a 429 pauses it). A request that may go at once and finds
+    /// the clone ready at once was sent by `call` already.
     ///
     /// Nothing below the limiter is held while the request waits: the inner
     /// service is polled ready only once the request may go, as tower's own

@@ -104,9 +104,10 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S, Request<ReqBody>>;
 
-    /// Always ready: the wait for a slot depends on the request, and the
-    /// inner service is readied in the response future once the request may
-    /// go (see [`ResponseFuture`]), so nothing below is held while waiting.
+    /// Always ready: the wait for a slot depends on the request, and a
+    /// clone of the inner service is readied only once the request may go
+    /// (in `call` when it may go at once, else in the [`ResponseFuture`]),
+    /// so nothing below is held while waiting.
     #[inline]
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
