@@ -27,7 +27,7 @@
 //! On top of them, the typed [`Together`] client (feature `client`, on by
 //! default) builds the HTTP requests, tags them with those extensions and
 //! sends them through the three layers over hyper-util + rustls: see
-//! [`client`]. The [`sim`] module (feature `sim`) is a Together look-alike
+//! [`client`]. The `sim` module (feature `sim`) is a Together look-alike
 //! server to test any of it against.
 //!
 //! # Example
@@ -61,7 +61,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `client` | yes | the typed [`Together`] client over hyper-util + rustls |
-//! | `sim` | no | a Together look-alike server for tests ([`sim`]) |
+//! | `sim` | no | a Together look-alike server for tests (module `sim`) |
 //! | `metrics` | no | metrics through the `metrics` facade ([`telemetry::metrics`]) |
 //!
 //! All waiting goes through `tokio::time`, so `tokio::time::pause()` drives

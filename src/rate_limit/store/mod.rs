@@ -6,9 +6,9 @@
 //! - [`Store::Memory`] (the default): atomics in this process, one
 //!   compare-and-swap per request. Every service made by one layer shares
 //!   it; other processes do not.
-//! - [`Store::Redis`] (feature `redis`): one Redis server shared by many
+//! - `Store::Redis` (feature `redis`): one Redis server shared by many
 //!   processes, so a quota that belongs to an organisation and a model is
-//!   kept however many workers send under it. See [`RedisStore`].
+//!   kept however many workers send under it. See `RedisStore`.
 //!
 //! The store is chosen once, at build time; everything else about the layer
 //! (scopes, first come first served within a process, costs, pauses,

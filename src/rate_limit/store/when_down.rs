@@ -12,9 +12,14 @@
 use std::fmt;
 
 /// While the store is unreachable, decide alone at `quota / workers` (see
-/// [`RedisStore::workers`](super::RedisStore)) and go back to the store when
-/// it answers. The default: a batch job keeps going through a Redis
-/// restart.
+/// [`RedisStore::workers`][workers]) and go back to the store when it
+/// answers. The default: a batch job keeps going through a Redis restart.
+///
+#[cfg_attr(feature = "redis", doc = "[workers]: super::RedisStore::workers")]
+#[cfg_attr(
+    not(feature = "redis"),
+    doc = "[workers]: https://docs.rs/tower-together/latest/tower_together/rate_limit/store/struct.RedisStore.html#method.workers"
+)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FailOpen {
     _private: (),
