@@ -152,7 +152,7 @@ fn label_models() {
             .build()
             .unwrap();
         runtime.block_on(async {
-            for model in [MODEL, "m", "small", "big"] {
+            for model in [MODEL, "m", "small", "big", "gone"] {
                 let service = AttemptSpanLayer::new().layer(service_fn(
                     |_req: http::Request<String>| async {
                         Ok::<_, Infallible>(http::Response::new(String::new()))
@@ -361,4 +361,36 @@ fn publish_metrics_sets_each_scopes_rates_waiters_and_pause() {
     for series in capture.1.lock().unwrap().keys() {
         assert!(!series.contains("sk-metrics"), "{series}");
     }
+}
+
+#[test]
+fn publish_metrics_zeroes_the_gauges_of_a_scope_swept_away() {
+    let capture = Capture::default();
+    let layer = RateLimitLayer::builder(Quota::per_second(2).burst(1))
+        .idle_timeout(Duration::from_secs(1))
+        .build();
+    let endpoint = Endpoint::from_path("/v1/chat/completions").as_str();
+    let series = |name: &str| format!("{name}{{endpoint={endpoint},model=gone}}");
+    run(&capture, async {
+        let service = limited(&layer);
+        let calls: Vec<_> = (0..3)
+            .map(|_| tokio::spawn(service.clone().oneshot(chat("sk-metrics-a", "gone"))))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        layer.publish_metrics();
+        assert_eq!(capture.gauge(&series(names::RATE_LIMIT_WAITING)), Some(2.0));
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        layer.evict_idle();
+        assert_eq!(layer.scope_count(), 0, "swept away");
+        layer.publish_metrics();
+    });
+    assert_eq!(capture.gauge(&series(names::RATE_LIMIT_WAITING)), Some(0.0));
+    assert_eq!(
+        capture.gauge(&series(names::RATE_LIMIT_REQUESTS_PER_SECOND)),
+        Some(0.0)
+    );
+    assert_eq!(capture.gauge(&series(names::RATE_LIMIT_PAUSE)), Some(0.0));
 }

@@ -7,6 +7,8 @@ use tower_layer::Layer;
 use super::builder::RateLimitBuilder;
 use super::config::Config;
 use super::registry::Limiter;
+#[cfg(feature = "metrics")]
+use super::snapshot::Series;
 use super::snapshot::Snapshot;
 use super::store::FailOpen;
 use super::{Quota, RateLimit};
@@ -114,7 +116,30 @@ impl<P> RateLimitLayer<P> {
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn publish_metrics(&self) {
-        self.snapshot().record_metrics();
+        let mut published = self
+            .limiter
+            .published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = self.snapshot().record_series();
+        // A scope swept away as idle has no one waiting, no pause and no
+        // live rate: say so, or its last values would stand forever.
+        let live = |gone: &&Series| {
+            now.iter()
+                .any(|series| series.endpoint == gone.endpoint && series.model == gone.model)
+        };
+        for gone in published.iter().filter(|gone| !live(gone)) {
+            let tokens = gone.tokens.then_some(0.0);
+            crate::telemetry::metrics::scope_gauges(
+                gone.endpoint,
+                gone.model.as_ref(),
+                0.0,
+                tokens,
+                0,
+                std::time::Duration::ZERO,
+            );
+        }
+        *published = now;
     }
 
     /// Drops every scope that has been idle for the idle timeout now, rather

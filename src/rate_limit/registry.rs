@@ -62,6 +62,10 @@ pub(crate) struct Limiter {
     /// The Redis store's connection, when scopes live there.
     #[cfg(feature = "redis")]
     redis: Option<Arc<Shared>>,
+    /// The gauge series `publish_metrics` set last time, so that those of
+    /// scopes gone since are set to zero rather than left at old values.
+    #[cfg(feature = "metrics")]
+    pub(crate) published: std::sync::Mutex<Vec<super::snapshot::Series>>,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +91,8 @@ impl Limiter {
             },
             config,
             scopes: RwLock::default(),
+            #[cfg(feature = "metrics")]
+            published: std::sync::Mutex::default(),
         }
     }
 

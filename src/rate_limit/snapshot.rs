@@ -68,15 +68,24 @@ impl Snapshot {
     /// of the scope map and one short lock per scope, off the request
     /// path; call this (or
     /// [`RateLimitLayer::publish_metrics`](super::RateLimitLayer::publish_metrics))
-    /// on the scrape interval, or just before rendering. The series of a
-    /// scope swept away as idle keep their last values (an idle scope's:
-    /// nobody waiting, no pause).
+    /// on the scrape interval, or just before rendering. A snapshot knows
+    /// only the scopes alive now, so this sets no series of a scope swept
+    /// away as idle; `publish_metrics` remembers what it set and sets
+    /// those to zero.
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn record_metrics(&self) {
+        self.record_series();
+    }
+
+    /// Sets the gauges of every (endpoint, model) in this snapshot; returns
+    /// those series.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn record_series(&self) -> Vec<Series> {
         // Sorted by endpoint, then model: each (endpoint, model) is one run.
         let same =
             |a: &ScopeSnapshot, b: &ScopeSnapshot| a.endpoint == b.endpoint && a.model == b.model;
+        let mut recorded = Vec::new();
         for group in self.scopes.chunk_by(same) {
             let first = &group[0];
             let tokens = group
@@ -95,8 +104,23 @@ impl Snapshot {
                     .max()
                     .unwrap_or_default(),
             );
+            recorded.push(Series {
+                endpoint: first.endpoint,
+                model: first.model.clone(),
+                tokens: tokens.is_some(),
+            });
         }
+        recorded
     }
+}
+
+/// One (endpoint, model) set of gauges, and whether it has a token rate.
+#[cfg(feature = "metrics")]
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Series {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) model: Option<Model>,
+    pub(crate) tokens: bool,
 }
 
 /// The state of one (API key, endpoint, model) scope.
