@@ -45,8 +45,27 @@ impl Endpoint {
     /// any prefix before `/v1`, as behind a proxy).
     #[inline]
     pub fn from_path(path: &str) -> Endpoint {
-        // Everything up to and including a `/v1` segment is base URL. Hand-
-        // rolled and allocation-free: this runs on every request.
+        // The inference paths as the typed client sends them: one length
+        // check and one short compare, where the general rule below scans
+        // for `/v1/` and splits on `/` (about 100 instructions a request).
+        // Each answers as the general rule would: the first `/v1/` is at 0.
+        if let Some(rest) = path.strip_prefix("/v1/") {
+            match rest {
+                "chat/completions" => return Endpoint::ChatCompletions,
+                "completions" => return Endpoint::Completions,
+                "embeddings" => return Endpoint::Embeddings,
+                "images/generations" => return Endpoint::ImagesGenerations,
+                "rerank" => return Endpoint::Rerank,
+                _ => {}
+            }
+        }
+        Endpoint::classify(path)
+    }
+
+    /// The general rule: everything up to and including a `/v1` segment is
+    /// base URL, then the first one or two segments name the endpoint.
+    fn classify(path: &str) -> Endpoint {
+        // Hand-rolled and allocation-free: this runs on every request.
         let rest = after_version(path).unwrap_or(path);
         let rest = rest.trim_start_matches('/');
         let (first, tail) = rest.split_once('/').unwrap_or((rest, ""));
@@ -128,6 +147,35 @@ mod tests {
         ];
         for (path, expected) in cases {
             assert_eq!(Endpoint::from_path(path), expected, "{path}");
+            assert_eq!(Endpoint::classify(path), expected, "{path}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The fast path answers exactly as the general rule, on paths
+        /// built from the segments that matter and on any path at all.
+        #[test]
+        fn the_fast_path_agrees_with_the_general_rule(
+            segments in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "", "v1", "chat", "completions", "embeddings", "images",
+                    "generations", "rerank", "models", "x",
+                ]),
+                0..5,
+            ),
+            leading in proptest::bool::ANY,
+            trailing in proptest::bool::ANY,
+            any in ".{0,40}",
+        ) {
+            let mut path = segments.join("/");
+            if leading {
+                path.insert(0, '/');
+            }
+            if trailing {
+                path.push('/');
+            }
+            proptest::prop_assert_eq!(Endpoint::from_path(&path), Endpoint::classify(&path), "{}", path);
+            proptest::prop_assert_eq!(Endpoint::from_path(&any), Endpoint::classify(&any), "{}", any);
         }
     }
 }
