@@ -66,6 +66,18 @@
 //!
 //! All waiting goes through `tokio::time`, so `tokio::time::pause()` drives
 //! every clock in tests.
+//!
+#![cfg_attr(feature = "client", doc = "[`Together`]: crate::Together")]
+#![cfg_attr(feature = "client", doc = "[`client`]: crate::client")]
+// Without the client, its links go to the full docs instead of nowhere.
+#![cfg_attr(
+    not(feature = "client"),
+    doc = "[`Together`]: https://docs.rs/tower-together/latest/tower_together/struct.Together.html"
+)]
+#![cfg_attr(
+    not(feature = "client"),
+    doc = "[`client`]: https://docs.rs/tower-together/latest/tower_together/client/index.html"
+)]
 #![warn(
     missing_docs,
     missing_debug_implementations,

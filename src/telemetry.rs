@@ -1,7 +1,7 @@
 //! Tracing and metrics: the names of span fields and metrics, and a layer
 //! that opens one span per attempt and records its metrics.
 //!
-//! The typed [`Together`](crate::Together) client opens one span per call
+//! The typed [`Together`] client opens one span per call
 //! (`together.call`) and, through [`AttemptSpanLayer`] in its stack just
 //! above the rate limiter, one per attempt (`together.attempt`), with the
 //! fields below. Names follow OpenTelemetry's HTTP client conventions
@@ -62,6 +62,12 @@
 //! assert_eq!(response.status(), 200);
 //! # }
 //! ```
+//!
+#![cfg_attr(feature = "client", doc = "[`Together`]: crate::Together")]
+#![cfg_attr(
+    not(feature = "client"),
+    doc = "[`Together`]: https://docs.rs/tower-together/latest/tower_together/struct.Together.html"
+)]
 
 use std::fmt;
 use std::future::Future;

@@ -4,8 +4,14 @@ use std::fmt;
 /// was configured to fail fast, or its [`Deadline`](crate::extensions::Deadline)
 /// would pass before the circuit could close. Nothing was sent.
 ///
-/// The typed client reports it as an [`Error`](crate::Error) whose
-/// `is_circuit_open()` is true.
+/// The typed client reports it as an [`Error`] whose `is_circuit_open()`
+/// is true.
+///
+#[cfg_attr(feature = "client", doc = "[`Error`]: crate::Error")]
+#[cfg_attr(
+    not(feature = "client"),
+    doc = "[`Error`]: https://docs.rs/tower-together/latest/tower_together/struct.Error.html"
+)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CircuitOpen {
     model: Option<String>,

@@ -29,7 +29,7 @@
 //! layers are bounded per call only, so a layer used alone with
 //! `max_retries(n)` keeps meaning n resends.
 //!
-//! The typed [`Together`](crate::Together) client stacks a
+//! The typed [`Together`] client stacks a
 //! [`RetryBudgetLayer`] with a budget of its own by default; set one with
 //! `TogetherBuilder::retry_budget`, or turn it off with `retry_budget(None)`.
 //!
@@ -63,6 +63,12 @@
 //! assert_eq!(budget.exhausted(), 10, "each call refused once, then it gave up");
 //! # }
 //! ```
+//!
+#![cfg_attr(feature = "client", doc = "[`Together`]: crate::Together")]
+#![cfg_attr(
+    not(feature = "client"),
+    doc = "[`Together`]: https://docs.rs/tower-together/latest/tower_together/struct.Together.html"
+)]
 
 mod budget;
 mod layer;
