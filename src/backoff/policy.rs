@@ -175,6 +175,11 @@ fn retryable<B, ResB, E>(
     if status == StatusCode::TOO_MANY_REQUESTS {
         return None;
     }
+    // Nothing below resends a success or a redirect: decided without
+    // reading a header, on the path nearly every call takes.
+    if !status.is_client_error() && !status.is_server_error() {
+        return None;
+    }
     let headers = response.headers();
     let retry = match wait_hint::should_retry(headers) {
         // The SDKs obey the server both ways, on error statuses.
