@@ -38,6 +38,11 @@ pub struct AttemptBudget {
     max_attempts: u32,
     /// Sends made or granted so far, the first one included.
     sent: Arc<AtomicU32>,
+    /// A retry layer above holds a copy of this call's request and resends
+    /// a 429 for the layer below, which then keeps no copy of its own (see
+    /// [`AttemptBudget::hold_for_below`]). A plain value, not shared: it
+    /// travels with the request and its copies, not back up.
+    held_above: bool,
 }
 
 impl AttemptBudget {
@@ -50,6 +55,7 @@ impl AttemptBudget {
         AttemptBudget {
             max_attempts: max_attempts.max(1),
             sent: Arc::new(AtomicU32::new(1)),
+            held_above: false,
         }
     }
 
@@ -82,6 +88,25 @@ impl AttemptBudget {
         if extensions.get::<AttemptBudget>().is_none() {
             extensions.insert(AttemptBudget::new(max_attempts));
         }
+    }
+
+    /// Marks `request` (which carries a budget, see [`ensure`](Self::ensure))
+    /// as held by a retry layer above that keeps a copy of it and resends a
+    /// 429 handed up to it: the 429 layer below sends without a copy of its
+    /// own, so a call is copied once, not once per layer.
+    pub(crate) fn hold_for_below<B>(request: &mut Request<B>) {
+        if let Some(budget) = request.extensions_mut().get_mut::<AttemptBudget>() {
+            budget.held_above = true;
+        }
+    }
+
+    /// Whether a retry layer above holds a copy of `request` and resends
+    /// the 429s handed up to it.
+    pub(crate) fn held_above<B>(request: &Request<B>) -> bool {
+        request
+            .extensions()
+            .get::<AttemptBudget>()
+            .is_some_and(|budget| budget.held_above)
     }
 
     /// Claims one more send for `request`: `true` when it carries no budget

@@ -338,3 +338,78 @@ async fn the_budget_is_per_call_not_per_service() {
         assert_eq!(server.sends(), 5 * call);
     }
 }
+
+/// The default stack with the 429 layer's jitter off and `max_retries`.
+fn stack_with_429_retries(
+    server: &Scripted,
+    retries: u32,
+) -> impl Service<Request<String>, Response = Response<String>, Error = &'static str> {
+    ServiceBuilder::new()
+        .layer(BackoffLayer::new())
+        .layer(
+            RetryAfterLayer::new()
+                .max_retries(retries)
+                .jitter(Duration::ZERO),
+        )
+        .service(server.clone())
+}
+
+/// Below a backoff layer that keeps a copy of the request, the 429 layer
+/// keeps none: it hands its 429s up and the backoff layer resends them from
+/// its copy. The wire sees what the 429 layer alone would make it see: its
+/// wait, its count (started afresh after a 5xx resend, which it meets as a
+/// new call), and the answer given back carries no trace of the hand-off.
+#[tokio::test(start_paused = true)]
+async fn handed_up_429s_are_resent_as_the_429_layer_would() {
+    // Its wait.
+    let server = Scripted::new(vec![Status(429, vec![("retry-after", "3")]), status(200)]);
+    let response = stack_with_429_retries(&server, 4)
+        .oneshot(chat())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.gaps(), vec![Duration::from_secs(3)]);
+
+    // Its count: one resend, so the second 429 in a row is given back.
+    let server = Scripted::new(vec![status(429), status(429), status(200)]);
+    let response = stack_with_429_retries(&server, 1)
+        .oneshot(chat())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(server.sends(), 2);
+    assert!(response.extensions().is_empty(), "the hand-off leaked out");
+
+    // Counted afresh after the backoff layer's own resend.
+    let server = Scripted::new(vec![status(429), status(503), status(429), status(200)]);
+    let response = stack_with_429_retries(&server, 1)
+        .oneshot(chat())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.sends(), 4);
+
+    // A wait over `max_wait` is given back at once, untouched.
+    let server = Scripted::new(vec![Status(429, vec![("retry-after", "120")])]);
+    let response = stack_with_429_retries(&server, 4)
+        .oneshot(chat())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(server.sends(), 1);
+    assert!(response.extensions().is_empty(), "the hand-off leaked out");
+}
+
+/// A job-creating POST is not repeated by the backoff layer, which so keeps
+/// no copy of it; the 429 layer keeps its own and still resends a 429 (the
+/// server did not act on it).
+#[tokio::test(start_paused = true)]
+async fn a_429_on_a_request_the_backoff_layer_will_not_repeat_is_still_resent() {
+    let server = Scripted::new(vec![status(429), status(200)]);
+    let response = stack_with_429_retries(&server, 4)
+        .oneshot(post("/fine-tunes"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.sends(), 2);
+}

@@ -5,6 +5,7 @@ use tower::retry::Policy;
 
 use crate::endpoint::Endpoint;
 use crate::extensions::{AttemptBudget, Deadline, Idempotency};
+use crate::retry_after::{HandOff429, RetryAfterPolicy};
 use crate::telemetry::metrics;
 use crate::{circuit_breaker, jitter, retry_budget, wait_hint};
 
@@ -52,6 +53,10 @@ pub struct BackoffPolicy {
     retry_non_idempotent: bool,
     /// Resends made so far for this request.
     retries: u32,
+    /// The policy of the 429 layer below while it hands its 429s up to
+    /// this one, with its count of resends since this layer's last own
+    /// resend (after which that layer would have started a fresh count).
+    below: Option<RetryAfterPolicy>,
 }
 
 impl Default for BackoffPolicy {
@@ -63,6 +68,7 @@ impl Default for BackoffPolicy {
             jitter_fraction: 0.25,
             retry_non_idempotent: false,
             retries: 0,
+            below: None,
         }
     }
 }
@@ -133,7 +139,7 @@ impl BackoffPolicy {
     }
 
     /// Whether a request may be sent a second time.
-    fn replayable<B>(&self, request: &Request<B>) -> bool {
+    pub(crate) fn replayable<B>(&self, request: &Request<B>) -> bool {
         match request.extensions().get::<Idempotency>() {
             Some(Idempotency::Idempotent) => true,
             Some(Idempotency::NonIdempotent) => false,
@@ -217,8 +223,20 @@ where
     ) -> Option<Self::Future> {
         // Every outcome reaches the call's circuit first (once, whichever
         // retry layer sees it first); an open circuit stops resends.
+        let handed_up = match result {
+            Ok(response) => HandOff429::take(response),
+            Err(_) => None,
+        };
         if !circuit_breaker::observe(request, result) {
             return None;
+        }
+        if let (Some(handed_up), Ok(response)) = (handed_up, &*result) {
+            // A 429 the layer below handed up: resent here from this
+            // layer's copy, as that layer would have (its wait, its count).
+            return self
+                .below
+                .get_or_insert(handed_up)
+                .resend_429(request, response);
         }
         let server_wait = retryable(request, result)?;
         if self.retries >= self.max_retries {
@@ -251,6 +269,9 @@ where
         }
         // Below `max_retries`, checked above: cannot overflow.
         self.retries += 1;
+        // The 429 layer below meets the resend as a new call, with a fresh
+        // count of its own.
+        self.below = None;
         metrics::retry(request, "backoff");
         tracing::debug!(
             reason = "backoff",

@@ -11,7 +11,11 @@ use crate::extensions::AttemptBudget;
 /// [`BackoffLayer`](super::BackoffLayer).
 ///
 /// A [`tower::retry::Retry`] with a [`BackoffPolicy`] that first gives
-/// each call an [`AttemptBudget`] when it has none.
+/// each call an [`AttemptBudget`] when it has none. When it keeps a copy
+/// of the request (it is safe to repeat), a
+/// [`RetryAfterLayer`](crate::RetryAfterLayer) below hands its 429s up and
+/// this layer resends them from that copy, under the 429 layer's policy:
+/// one copy per call instead of one per layer.
 ///
 /// # Clone
 ///
@@ -19,6 +23,8 @@ use crate::extensions::AttemptBudget;
 #[derive(Clone, Debug)]
 pub struct Backoff<S> {
     inner: Retry<BackoffPolicy, S>,
+    /// The policy `inner` clones for each call: whether it keeps a copy.
+    policy: BackoffPolicy,
     max_attempts: u32,
 }
 
@@ -26,6 +32,7 @@ impl<S> Backoff<S> {
     pub(crate) fn new(inner: S, policy: BackoffPolicy, max_attempts: u32) -> Self {
         Backoff {
             inner: Retry::new(policy, inner),
+            policy,
             max_attempts,
         }
     }
@@ -63,6 +70,11 @@ where
         // Before `Retry` clones the request for its resends, so every
         // clone carries (a handle to) the same budget.
         AttemptBudget::ensure(&mut request, self.max_attempts);
+        if self.policy.replayable(&request) {
+            // `Retry` keeps a copy (`clone_request`), made after this, so
+            // the copy and every resend from it carry the mark too.
+            AttemptBudget::hold_for_below(&mut request);
+        }
         self.inner.call(request)
     }
 }

@@ -32,6 +32,20 @@
 //! alone, this layer gives the call a budget itself (5, or `max_retries + 1`
 //! when that is more); set its size with [`RetryAfterLayer::max_attempts`].
 //!
+//! # One copy of the request per call
+//!
+//! A layer that may resend keeps a copy of the request from before its
+//! first send, and a copy of an `http::Request` clones its headers and
+//! each extension (about five allocations for the typed client's
+//! requests). Below a [`BackoffLayer`](crate::BackoffLayer) that keeps one
+//! (the request is safe to repeat), this layer keeps none: it sends the
+//! request once and hands a 429 up, tagged with its policy, and the backoff
+//! layer resends it from its copy under this layer's settings: the same
+//! waits, the same count (afresh after each backoff resend, as before),
+//! the same budgets and metrics. The tag is taken off before anyone else
+//! sees the answer. A layer between the two must keep the answer's
+//! extensions, as tower's and tower-http's layers do.
+//!
 //! # Compared with Together's SDKs
 //!
 //! Together's TypeScript (`client.ts`), Python (`together-py`) and Go
@@ -96,10 +110,13 @@
 //! # }
 //! ```
 
+pub mod future;
+mod hand_off;
 mod layer;
 mod policy;
 mod service;
 
+pub(crate) use self::hand_off::HandOff429;
 pub use self::layer::RetryAfterLayer;
 pub use self::policy::RetryAfterPolicy;
 pub use self::service::RetryAfter;

@@ -1,9 +1,10 @@
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use tower::retry::{future::ResponseFuture, Retry};
+use tower::retry::Retry;
 use tower_service::Service;
 
+use super::future::ResponseFuture;
 use super::policy::RetryAfterPolicy;
 use crate::extensions::AttemptBudget;
 
@@ -11,7 +12,12 @@ use crate::extensions::AttemptBudget;
 /// [`RetryAfterLayer`](super::RetryAfterLayer).
 ///
 /// A [`tower::retry::Retry`] with a [`RetryAfterPolicy`] that first gives
-/// each call an [`AttemptBudget`] when it has none.
+/// each call an [`AttemptBudget`] when it has none. Below a
+/// [`BackoffLayer`](crate::BackoffLayer) that holds a copy of the call's
+/// request (as in the typed client's stack), it keeps no copy of its own:
+/// it sends the request once and hands a 429 up, tagged with this policy,
+/// and the layer above resends it under that policy; the wire sees the
+/// same waits and resends either way.
 ///
 /// # Clone
 ///
@@ -19,6 +25,9 @@ use crate::extensions::AttemptBudget;
 #[derive(Clone, Debug)]
 pub struct RetryAfter<S> {
     inner: Retry<RetryAfterPolicy, S>,
+    /// The policy `inner` clones for each call, handed up with a 429 when
+    /// the layer above resends.
+    policy: RetryAfterPolicy,
     max_attempts: u32,
 }
 
@@ -26,6 +35,7 @@ impl<S> RetryAfter<S> {
     pub(crate) fn new(inner: S, policy: RetryAfterPolicy, max_attempts: u32) -> Self {
         RetryAfter {
             inner: Retry::new(policy, inner),
+            policy,
             max_attempts,
         }
     }
@@ -53,16 +63,22 @@ where
 {
     type Response = Response<ResB>;
     type Error = S::Error;
-    type Future = ResponseFuture<RetryAfterPolicy, S, Request<B>>;
+    type Future = ResponseFuture<S, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        if AttemptBudget::held_above(&request) {
+            // The layer above resends from its copy: none here. `Retry`
+            // readied the inner service in `poll_ready`.
+            let future = self.inner.get_mut().call(request);
+            return ResponseFuture::handing_up(future, self.policy);
+        }
         // Before `Retry` clones the request for its resends, so every
         // clone carries (a handle to) the same budget.
         AttemptBudget::ensure(&mut request, self.max_attempts);
-        self.inner.call(request)
+        ResponseFuture::resending(self.inner.call(request))
     }
 }
