@@ -10,7 +10,7 @@ use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::acquire::Acquire;
+use super::acquire::Place;
 use super::feedback;
 use super::registry::ScopeRef;
 use super::reservation::TokenReservation;
@@ -32,10 +32,26 @@ pin_project! {
     {
         #[pin]
         state: State<S, R, S::Future, S::Error>,
-        // The scope the request is granted in, for the answer's feedback.
+        // The scope the request waits in and is granted in, for the
+        // answer's feedback.
         scope: Arc<ScopeRef>,
         // Tokens taken from the scope's token budget (0: none).
         tokens: u32,
+        // Units of the request budget asked for (read while waiting).
+        cost: u32,
+    }
+
+    impl<S, R> PinnedDrop for ResponseFuture<S, R>
+    where
+        S: Service<R>,
+    {
+        // Dropped while waiting: give the place in the queue back.
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let StateProj::Waiting { place, .. } = this.state.project() {
+                place.leave(this.scope);
+            }
+        }
     }
 }
 
@@ -43,7 +59,7 @@ pin_project! {
     #[project = StateProj]
     enum State<S, R, F, E> {
         Waiting {
-            acquire: Acquire,
+            place: Place,
             service: Option<S>,
             request: Option<R>,
             // The error a fail-closed layer returns while its store is
@@ -94,6 +110,7 @@ where
             state,
             scope,
             tokens,
+            cost: 0,
         }
     }
 
@@ -106,13 +123,14 @@ where
     ) -> Self {
         ResponseFuture {
             state: State::Waiting {
-                acquire: Acquire::new(scope.clone(), cost, tokens),
+                place: Place::new(),
                 service: Some(service),
                 request: Some(request),
                 refuse,
             },
             scope,
             tokens,
+            cost,
         }
     }
 }
@@ -129,22 +147,19 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Waiting {
-                    acquire,
+                    place,
                     service,
                     request,
                     refuse,
                 } => {
-                    if let Err(unavailable) = ready!(Pin::new(&mut *acquire).poll(cx)) {
+                    let granted = place.poll(this.scope, *this.cost, *this.tokens, cx);
+                    if let Err(unavailable) = ready!(granted) {
                         // Nothing was taken from the budgets, so nothing
                         // is refunded.
                         if let Some(error) = refuse(unavailable) {
                             this.state.set(State::Done);
                             return Poll::Ready(Err(error));
                         }
-                    }
-                    if !Arc::ptr_eq(this.scope, acquire.scope()) {
-                        // Granted in the successor of a retired scope.
-                        *this.scope = acquire.scope().clone();
                     }
                     // Both are `Some` until this state is left, which is now.
                     let (Some(service), request) = (service.take(), request.take()) else {

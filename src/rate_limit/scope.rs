@@ -194,8 +194,9 @@ impl Scope {
         self.remote.as_deref()
     }
 
+    /// Scope time now.
     #[inline]
-    fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         self.time(Instant::now())
     }
 
@@ -524,9 +525,10 @@ impl Scope {
     }
 
     /// Whether a pause after a 429 held the scope at any time since
-    /// `since` (the pause only ever moves later, so one load tells).
-    pub(crate) fn paused_since(&self, since: Instant) -> bool {
-        self.paused_until.load(Ordering::Acquire) > self.time(since)
+    /// `since` (scope time; the pause only ever moves later, so one load
+    /// tells).
+    pub(crate) fn paused_since(&self, since: u64) -> bool {
+        self.paused_until.load(Ordering::Acquire) > since
     }
 
     /// Polls for a grant of `cost`, joining the queue on first poll; `slot`
