@@ -354,6 +354,16 @@ fn stack_with_429_retries(
         .service(server.clone())
 }
 
+/// A chat call through [`stack_with_429_retries`] against `script`.
+async fn chat_through(script: Vec<Outcome>, retries: u32) -> (Response<String>, Scripted) {
+    let server = Scripted::new(script);
+    let response = stack_with_429_retries(&server, retries)
+        .oneshot(chat())
+        .await
+        .unwrap();
+    (response, server)
+}
+
 /// Below a backoff layer that keeps a copy of the request, the 429 layer
 /// keeps none: it hands its 429s up and the backoff layer resends them from
 /// its copy. The wire sees what the 429 layer alone would make it see: its
@@ -362,42 +372,31 @@ fn stack_with_429_retries(
 #[tokio::test(start_paused = true)]
 async fn handed_up_429s_are_resent_as_the_429_layer_would() {
     // Its wait.
-    let server = Scripted::new(vec![Status(429, vec![("retry-after", "3")]), status(200)]);
-    let response = stack_with_429_retries(&server, 4)
-        .oneshot(chat())
-        .await
-        .unwrap();
+    let script = vec![Status(429, vec![("retry-after", "3")]), status(200)];
+    let (response, server) = chat_through(script, 4).await;
     assert_eq!(response.status(), 200);
     assert_eq!(server.gaps(), vec![Duration::from_secs(3)]);
 
-    // Its count: one resend, so the second 429 in a row is given back.
-    let server = Scripted::new(vec![status(429), status(429), status(200)]);
-    let response = stack_with_429_retries(&server, 1)
-        .oneshot(chat())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 429);
-    assert_eq!(server.sends(), 2);
-    assert!(response.extensions().is_empty(), "the hand-off leaked out");
-
-    // Counted afresh after the backoff layer's own resend.
-    let server = Scripted::new(vec![status(429), status(503), status(429), status(200)]);
-    let response = stack_with_429_retries(&server, 1)
-        .oneshot(chat())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(server.sends(), 4);
-
-    // A wait over `max_wait` is given back at once, untouched.
-    let server = Scripted::new(vec![Status(429, vec![("retry-after", "120")])]);
-    let response = stack_with_429_retries(&server, 4)
-        .oneshot(chat())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 429);
-    assert_eq!(server.sends(), 1);
-    assert!(response.extensions().is_empty(), "the hand-off leaked out");
+    // (script, the 429 layer's max_retries, final status, sends)
+    let cases = [
+        // Its count: one resend, so the second 429 in a row is given back.
+        (vec![status(429), status(429), status(200)], 1, 429, 2),
+        // Counted afresh after the backoff layer's own resend.
+        (
+            vec![status(429), status(503), status(429), status(200)],
+            1,
+            200,
+            4,
+        ),
+        // A wait over `max_wait` is given back at once.
+        (vec![Status(429, vec![("retry-after", "120")])], 4, 429, 1),
+    ];
+    for (script, retries, final_status, sends) in cases {
+        let (response, server) = chat_through(script.clone(), retries).await;
+        assert_eq!(response.status(), final_status, "{script:?}");
+        assert_eq!(server.sends(), sends, "{script:?}");
+        assert!(response.extensions().is_empty(), "the hand-off leaked out");
+    }
 }
 
 /// A job-creating POST is not repeated by the backoff layer, which so keeps
