@@ -608,3 +608,51 @@ async fn settled_usage_is_given_back_in_every_process() {
         "the other limiter waited {waited:?}: the give-back did not reach Redis"
     );
 }
+
+/// While Redis is down, tokens are taken from this process's fallback
+/// share; an answer's usage then settles them there. One request spends
+/// the whole token share and gives 990 back: a second request for 900
+/// tokens goes at once (it would otherwise wait about 900 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settled_usage_is_given_back_to_the_fallback_share_while_redis_is_down() {
+    let _serial = SERIAL.lock().await;
+    // Nothing listens there: Redis is down from the start.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let ok = service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let store = RedisStore::new(&format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .workers(1);
+    let service = RateLimitBuilder::new(Quota::per_second(100).tokens_per_second(1_000))
+        .store(store)
+        .build()
+        .layer(ok);
+    let with_tokens = |tokens: u32| {
+        let mut request = chat_request();
+        request.extensions_mut().insert(TokenCost::new(tokens));
+        request
+    };
+
+    let answer = service.clone().oneshot(with_tokens(1_000)).await.unwrap();
+    let reservation = answer
+        .extensions()
+        .get::<TokenReservation>()
+        .expect("the answer carries its reservation")
+        .clone();
+    reservation.settle(10);
+
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), service.oneshot(with_tokens(900)))
+        .await
+        .expect("no hang")
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_millis(300),
+        "waited {waited:?}: the give-back did not reach the fallback share"
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::queue::NOT_QUEUED;
 use super::registry::{Origin, ScopeRef};
-use super::scope::Halt;
+use super::scope::{ChargedTo, Halt};
 use super::store::StoreUnavailable;
 use crate::telemetry::metrics;
 
@@ -39,8 +39,9 @@ impl Place {
         }
     }
 
-    /// Ready once the request may go, or with [`StoreUnavailable`] when a
-    /// fail-closed layer's store is down. `scope` moves to the successor of
+    /// Ready once the request may go (with the budget it was charged to),
+    /// or with [`StoreUnavailable`] when a fail-closed layer's store is
+    /// down. `scope` moves to the successor of
     /// a scope that was swept away as idle before this request joined it.
     pub(crate) fn poll(
         &mut self,
@@ -48,17 +49,17 @@ impl Place {
         cost: u32,
         tokens: u32,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), StoreUnavailable>> {
+    ) -> Poll<Result<ChargedTo, StoreUnavailable>> {
         loop {
             match scope
                 .scope
                 .poll_acquire(cost.max(1), tokens, &mut self.id, cx)
             {
-                Poll::Ready(Ok(())) => {
+                Poll::Ready(Ok(charged)) => {
                     if self.waiting_since != NOT_WAITING {
                         waited(scope, self.waiting_since);
                     }
-                    return Poll::Ready(Ok(()));
+                    return Poll::Ready(Ok(charged));
                 }
                 Poll::Pending => {
                     if self.waiting_since == NOT_WAITING {
@@ -75,7 +76,7 @@ impl Place {
                     let Some(limiter) = scope.limiter.upgrade() else {
                         // The limiter is gone, and nobody can share this
                         // budget any more: go.
-                        return Poll::Ready(Ok(()));
+                        return Poll::Ready(Ok(ChargedTo::Scope));
                     };
                     let origin = Origin::Successor(&scope.scope);
                     let successor = ScopeRef::new(&limiter, scope.key.clone(), origin);

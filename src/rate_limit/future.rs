@@ -14,6 +14,7 @@ use super::acquire::Place;
 use super::feedback;
 use super::registry::ScopeRef;
 use super::reservation::TokenReservation;
+use super::scope::ChargedTo;
 use super::store::StoreUnavailable;
 
 pin_project! {
@@ -69,10 +70,13 @@ pin_project! {
         Readying {
             service: S,
             request: Option<R>,
+            charged: ChargedTo,
         },
         Calling {
             #[pin]
             future: F,
+            // The budget the tokens were taken from, settled there.
+            charged: ChargedTo,
         },
         // The inner service failed to become ready, found out in `call`.
         Failed {
@@ -99,11 +103,14 @@ where
         let state = match service.poll_ready(&mut cx) {
             Poll::Ready(Ok(())) => State::Calling {
                 future: service.call(request),
+                charged: ChargedTo::Scope,
             },
+            // Granted in `call`: in memory, so charged to the scope.
             Poll::Ready(Err(error)) => State::Failed { error: Some(error) },
             Poll::Pending => State::Readying {
                 service,
                 request: Some(request),
+                charged: ChargedTo::Scope,
             },
         };
         ResponseFuture {
@@ -153,41 +160,55 @@ where
                     refuse,
                 } => {
                     let granted = place.poll(this.scope, *this.cost, *this.tokens, cx);
-                    if let Err(unavailable) = ready!(granted) {
+                    let charged = match ready!(granted) {
+                        Ok(charged) => charged,
                         // Nothing was taken from the budgets, so nothing
                         // is refunded.
-                        if let Some(error) = refuse(unavailable) {
-                            this.state.set(State::Done);
-                            return Poll::Ready(Err(error));
-                        }
-                    }
+                        Err(unavailable) => match refuse(unavailable) {
+                            Some(error) => {
+                                this.state.set(State::Done);
+                                return Poll::Ready(Err(error));
+                            }
+                            None => ChargedTo::Scope,
+                        },
+                    };
                     // Both are `Some` until this state is left, which is now.
                     let (Some(service), request) = (service.take(), request.take()) else {
                         panic!("rate_limit::ResponseFuture polled after completion");
                     };
-                    this.state.set(State::Readying { service, request });
+                    this.state.set(State::Readying {
+                        service,
+                        request,
+                        charged,
+                    });
                 }
-                StateProj::Readying { service, request } => {
+                StateProj::Readying {
+                    service,
+                    request,
+                    charged,
+                } => {
+                    let charged = *charged;
                     if let Err(error) = ready!(service.poll_ready(cx)) {
                         this.state.set(State::Done);
-                        TokenReservation::refund(this.scope, *this.tokens);
+                        TokenReservation::refund(this.scope, *this.tokens, charged);
                         return Poll::Ready(Err(error));
                     }
                     let Some(request) = request.take() else {
                         panic!("rate_limit::ResponseFuture polled after completion");
                     };
                     let future = service.call(request);
-                    this.state.set(State::Calling { future });
+                    this.state.set(State::Calling { future, charged });
                 }
-                StateProj::Calling { future } => {
+                StateProj::Calling { future, charged } => {
+                    let charged = *charged;
                     let mut result = ready!(future.poll(cx));
                     match &mut result {
                         Ok(response) => {
                             feedback::learn(this.scope, response);
-                            settle_later(this.scope, *this.tokens, response);
+                            settle_later(this.scope, (*this.tokens, charged), response);
                         }
                         // Never reached the server: nothing was counted.
-                        Err(_) => TokenReservation::refund(this.scope, *this.tokens),
+                        Err(_) => TokenReservation::refund(this.scope, *this.tokens, charged),
                     }
                     this.state.set(State::Done);
                     return Poll::Ready(result);
@@ -195,7 +216,7 @@ where
                 StateProj::Failed { error } => {
                     let error = error.take();
                     this.state.set(State::Done);
-                    TokenReservation::refund(this.scope, *this.tokens);
+                    TokenReservation::refund(this.scope, *this.tokens, ChargedTo::Scope);
                     if let Some(error) = error {
                         return Poll::Ready(Err(error));
                     }
@@ -211,17 +232,21 @@ where
 /// hands the reservation on to whoever reads the body, to settle with the
 /// answer's usage. Nothing at all for a scope without a token budget.
 #[inline]
-fn settle_later<B>(scope: &Arc<ScopeRef>, tokens: u32, response: &mut Response<B>) {
+fn settle_later<B>(
+    scope: &Arc<ScopeRef>,
+    (tokens, charged): (u32, ChargedTo),
+    response: &mut Response<B>,
+) {
     if tokens == 0 && !scope.scope.paces_tokens() {
         return;
     }
     let status = response.status();
     if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-        TokenReservation::refund(scope, tokens);
+        TokenReservation::refund(scope, tokens, charged);
     } else {
         response
             .extensions_mut()
-            .insert(TokenReservation::new(scope.clone(), tokens));
+            .insert(TokenReservation::new(scope.clone(), tokens, charged));
     }
 }
 

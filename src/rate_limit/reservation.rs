@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::registry::ScopeRef;
+use super::scope::ChargedTo;
 
 /// The tokens a request took from its scope's token budget: set by the rate
 /// limiter in the extensions of every response of a scope that paces tokens
@@ -40,15 +41,19 @@ pub struct TokenReservation {
 struct Reserved {
     scope: Arc<ScopeRef>,
     charged: u32,
+    /// The budget the tokens were taken from: a shared store's, or this
+    /// process's fallback share while the store was down.
+    charged_to: ChargedTo,
     settled: AtomicBool,
 }
 
 impl TokenReservation {
-    pub(crate) fn new(scope: Arc<ScopeRef>, charged: u32) -> Self {
+    pub(crate) fn new(scope: Arc<ScopeRef>, charged: u32, charged_to: ChargedTo) -> Self {
         TokenReservation {
             inner: Arc::new(Reserved {
                 scope,
                 charged,
+                charged_to,
                 settled: AtomicBool::new(false),
             }),
         }
@@ -79,16 +84,17 @@ impl TokenReservation {
         } else {
             -i64::try_from(charged - used).unwrap_or(i64::MAX)
         };
-        scope.adjust_tokens(delta);
+        scope.adjust_tokens(delta, self.inner.charged_to);
     }
 
-    /// Gives every charged token back: the server did not count the request.
-    pub(crate) fn refund(scope: &ScopeRef, charged: u32) {
+    /// Gives every charged token back to the budget they were taken from:
+    /// the server did not count the request.
+    pub(crate) fn refund(scope: &ScopeRef, charged: u32, charged_to: ChargedTo) {
         if charged == 0 {
             return;
         }
         if let Some(scope) = scope.live() {
-            scope.adjust_tokens(-i64::from(charged));
+            scope.adjust_tokens(-i64::from(charged), charged_to);
         }
     }
 }

@@ -79,6 +79,18 @@ const RETIRED: u64 = u64::MAX;
 /// absurd quota, a hostile pause) ever reads as `RETIRED`.
 const LATEST: u64 = RETIRED - 1;
 
+/// Which budget a grant was charged to, so that its tokens are settled
+/// where they were taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ChargedTo {
+    /// The scope's own state: in memory, or in the shared store.
+    Scope,
+    /// This process's fallback share, taken while the shared store was
+    /// down (feature `redis`).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Fallback,
+}
+
 /// Why a waiter left its scope without a grant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Halt {
@@ -301,31 +313,53 @@ impl Scope {
     /// Corrects the tokens charged for a request granted earlier: `+n`
     /// charges `n` more (the answer used more than estimated), `-n` gives
     /// `n` back (it used less, or the server did not count it). A refund
-    /// never fills the bucket past full.
-    pub(crate) fn adjust_tokens(&self, delta: i64) {
+    /// never fills the bucket past full. `charged`: the budget the tokens
+    /// were taken from, which is the one corrected.
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+    pub(crate) fn adjust_tokens(&self, delta: i64, charged: ChargedTo) {
         if delta == 0 || !self.paces_tokens() {
             return;
         }
-        // In a shared store the token budget lives there, for every process.
         #[cfg(feature = "redis")]
         if let Some(remote) = &self.remote {
-            remote.remote().share_tokens(delta, self.tokens.pace.get());
+            match charged {
+                // In a shared store the token budget lives there, for
+                // every process.
+                ChargedTo::Scope => remote.remote().share_tokens(delta, self.tokens.pace.get()),
+                // Taken from this process's share while the store was down.
+                ChargedTo::Fallback => {
+                    let queue = self.lock();
+                    let pacing = remote.remote().fallback(self.tokens.pace.get());
+                    remote.adjust_fallback_tokens(|state| self.adjusted(state, delta, pacing));
+                    self.wake_head_after(queue, delta);
+                }
+            }
             return;
         }
         let queue = self.lock();
-        let pacing = self.tokens.pace.get();
         let state = self.tokens.allow_at.load(Ordering::Acquire);
+        let next = self.adjusted(state, delta, self.tokens.pace.get());
+        self.tokens.allow_at.store(next, Ordering::Release);
+        self.wake_head_after(queue, delta);
+    }
+
+    /// The GCRA `state` of a budget paced by `pacing`, `delta` units later
+    /// (more owed) or earlier (given back, never past a full bucket).
+    fn adjusted(&self, state: u64, delta: i64, pacing: Pacing) -> u64 {
         let change = pacing.interval.saturating_mul(delta.unsigned_abs());
-        let next = if delta > 0 {
+        if delta > 0 {
             state.saturating_add(change).min(LATEST)
         } else {
             state
                 .saturating_sub(change)
                 .max(pacing.full_at(self.now()))
                 .min(state)
-        };
-        self.tokens.allow_at.store(next, Ordering::Release);
-        // A refund may let the head go sooner: let it look again.
+        }
+    }
+
+    /// After a correction of `delta`: a refund may let the head go sooner,
+    /// so it looks again (woken outside the lock).
+    fn wake_head_after(&self, queue: MutexGuard<'_, Queue>, delta: i64) {
         let head = queue.waiters.front().and_then(|w| w.waker.clone());
         drop(queue);
         if let (true, Some(head)) = (delta < 0, head) {
@@ -547,7 +581,7 @@ impl Scope {
         tokens: u32,
         slot: &mut u64,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), Halt>> {
+    ) -> Poll<Result<ChargedTo, Halt>> {
         #[cfg(feature = "redis")]
         if let Some(remote) = &self.remote {
             return self.poll_acquire_remote(remote, cost, tokens, slot, cx);
@@ -563,7 +597,7 @@ impl Scope {
                             waited: false,
                         };
                         match self.grant(now, first, tokens) {
-                            Ok(()) => return Poll::Ready(Ok(())),
+                            Ok(()) => return Poll::Ready(Ok(ChargedTo::Scope)),
                             // Retirement needs an empty queue, under this
                             // lock: once a waiter is queued it cannot happen.
                             Err(Refusal::Retired) => return Poll::Ready(Err(Halt::Retired)),
@@ -590,7 +624,7 @@ impl Scope {
                 Ok(()) => {
                     *slot = NOT_QUEUED;
                     self.pop_head(queue);
-                    return Poll::Ready(Ok(()));
+                    return Poll::Ready(Ok(ChargedTo::Scope));
                 }
                 // Unreachable while this waiter is queued (see above); if it
                 // ever happened, the successor is the safe answer.

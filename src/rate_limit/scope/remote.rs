@@ -13,7 +13,7 @@ use super::super::gcra::{Ask, Pacing};
 use super::super::pace::UNLIMITED;
 use super::super::queue::{set_waker, NOT_QUEUED};
 use super::super::store::{Answer, Asking, Remote};
-use super::{nanos, Halt, Scope};
+use super::{nanos, ChargedTo, Halt, Scope};
 
 /// How long after its reserved slot a request is sent. The server measures
 /// every arrival against the first one it saw, which went out at once, the
@@ -87,6 +87,13 @@ impl RemoteScope {
     fn head(&self) -> MutexGuard<'_, Head> {
         self.head.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Moves the fallback token budget's state (a settlement of tokens
+    /// taken from it). Call with the scope's queue lock held.
+    pub(crate) fn adjust_fallback_tokens(&self, adjust: impl FnOnce(u64) -> u64) {
+        let mut head = self.head();
+        head.fallback_tokens = adjust(head.fallback_tokens);
+    }
 }
 
 impl Scope {
@@ -99,7 +106,7 @@ impl Scope {
         tokens: u32,
         slot: &mut u64,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(), Halt>> {
+    ) -> Poll<Result<ChargedTo, Halt>> {
         loop {
             let instant = Instant::now();
             let now = self.time(instant);
@@ -153,7 +160,7 @@ impl Scope {
                                 drop(head);
                                 *slot = NOT_QUEUED;
                                 self.pop_head(queue);
-                                return Poll::Ready(Ok(()));
+                                return Poll::Ready(Ok(ChargedTo::Fallback));
                             }
                             Err(at) => head.step = Step::Until { at, go: false },
                         }
@@ -172,7 +179,7 @@ impl Scope {
                         drop(head);
                         *slot = NOT_QUEUED;
                         self.pop_head(queue);
-                        return Poll::Ready(Ok(()));
+                        return Poll::Ready(Ok(ChargedTo::Scope));
                     }
                     Poll::Ready(Ok(Answer::GoIn(wait))) => {
                         let at = now.saturating_add(nanos(wait) + SLOT_GUARD_NANOS);
@@ -191,7 +198,7 @@ impl Scope {
                             drop(head);
                             *slot = NOT_QUEUED;
                             self.pop_head(queue);
-                            return Poll::Ready(Ok(()));
+                            return Poll::Ready(Ok(ChargedTo::Scope));
                         }
                     } else {
                         head.step = Step::Until { at, go };
