@@ -97,6 +97,9 @@ where
     /// Polled with a no-op waker: a service that is not ready yet is polled
     /// again from [`poll`](Future::poll), with the caller's waker, as
     /// tower's contract allows; the no-op registration is simply replaced.
+    ///
+    /// Only an in-memory scope grants in `call`, so the tokens are always
+    /// the scope's own (`ChargedTo::Scope`).
     #[inline]
     pub(crate) fn granted(mut service: S, request: R, scope: Arc<ScopeRef>, tokens: u32) -> Self {
         let mut cx = Context::from_waker(Waker::noop());
@@ -105,7 +108,6 @@ where
                 future: service.call(request),
                 charged: ChargedTo::Scope,
             },
-            // Granted in `call`: in memory, so charged to the scope.
             Poll::Ready(Err(error)) => State::Failed { error: Some(error) },
             Poll::Pending => State::Readying {
                 service,
