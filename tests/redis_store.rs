@@ -48,6 +48,17 @@ fn redis_store(server: &RedisServer, workers: u32) -> Store {
         .into()
 }
 
+/// A store whose Redis never answers: nothing listens on its port.
+fn store_with_nothing_listening(workers: u32) -> RedisStore {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    RedisStore::new(&format!("redis://127.0.0.1:{port}/"))
+        .unwrap()
+        .workers(workers)
+}
+
 /// What a run of `workers` limiters over one simulator saw.
 #[derive(Debug)]
 struct Run {
@@ -456,16 +467,10 @@ async fn a_reply_of_the_wrong_shape_falls_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_redis_at_all_paces_at_the_fallback_share() {
     let _serial = SERIAL.lock().await;
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
     let ok = service_fn(|_: Request<Full<Bytes>>| async {
         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
     });
-    let store = RedisStore::new(&format!("redis://127.0.0.1:{port}/"))
-        .unwrap()
-        .workers(2);
+    let store = store_with_nothing_listening(2);
     let service = RateLimitBuilder::new(Quota::per_second(20).burst(2))
         .store(store)
         .build()
@@ -616,17 +621,11 @@ async fn settled_usage_is_given_back_in_every_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settled_usage_is_given_back_to_the_fallback_share_while_redis_is_down() {
     let _serial = SERIAL.lock().await;
-    // Nothing listens there: Redis is down from the start.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
     let ok = service_fn(|_: Request<Full<Bytes>>| async {
         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
     });
-    let store = RedisStore::new(&format!("redis://127.0.0.1:{port}/"))
-        .unwrap()
-        .workers(1);
+    // Redis is down from the start.
+    let store = store_with_nothing_listening(1);
     let service = RateLimitBuilder::new(Quota::per_second(100).tokens_per_second(1_000))
         .store(store)
         .build()
