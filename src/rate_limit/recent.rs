@@ -12,9 +12,11 @@
 //!
 //! The cache can neither split a budget nor keep the dead alive: whenever a
 //! limiter drops scopes or is itself dropped, the global generation moves
-//! and every thread empties its cache on its next lookup; and a scope
-//! retired while cached refuses every grant, so its holders move on to its
-//! successor instead of pacing on their own.
+//! and every thread, on its next lookup, drops the entries whose scope was
+//! retired or whose limiter is gone (and keeps the rest, so one limiter's
+//! churn costs another's requests nothing); and a scope retired while
+//! cached refuses every grant, so its holders move on to its successor
+//! instead of pacing on their own.
 
 use std::cell::RefCell;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -49,6 +51,27 @@ impl Default for Recent {
             slots: (0..SLOTS).map(|_| None).collect(),
             last: 0,
             generation: 0,
+        }
+    }
+}
+
+impl Recent {
+    /// Drops the entries whose scope was retired or whose limiter is gone,
+    /// and keeps the rest: a limiter dropped or swept elsewhere in the
+    /// process (another client, another test) must not cost this thread's
+    /// live scopes a lookup and an allocation each.
+    ///
+    /// Called after reading the new generation: a scope retired or a
+    /// limiter dropped after that read moves the generation again, so the
+    /// next lookup looks again.
+    fn forget_the_dead(&mut self) {
+        for slot in self.slots.iter_mut() {
+            let dead = slot.as_ref().is_some_and(|entry| {
+                entry.scope.scope.is_retired() || entry.scope.limiter.strong_count() == 0
+            });
+            if dead {
+                *slot = None;
+            }
         }
     }
 }
@@ -89,7 +112,7 @@ pub(crate) fn scope(
     let looked_up = RECENT.try_with(|recent| {
         let mut recent = recent.borrow_mut();
         if recent.generation != current {
-            recent.slots.iter_mut().for_each(|slot| *slot = None);
+            recent.forget_the_dead();
             recent.generation = current;
         }
         // In bounds: `last` and `slot_of` are below SLOTS.
@@ -134,4 +157,67 @@ pub(crate) fn scope(
         });
     }
     scope
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Weak};
+    use std::time::Duration;
+
+    use super::scope;
+    use crate::endpoint::Endpoint;
+    use crate::rate_limit::config::Config;
+    use crate::rate_limit::registry::Limiter;
+    use crate::rate_limit::scope::Scope;
+    use crate::Quota;
+
+    fn limiter() -> Arc<Limiter> {
+        Arc::new(Limiter::new(Config::new(Quota::per_second(10))))
+    }
+
+    fn look_up(limiter: &Arc<Limiter>) -> Arc<super::ScopeRef> {
+        scope(
+            limiter,
+            7,
+            Endpoint::ChatCompletions,
+            None,
+            &http::HeaderMap::new(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_limiter_dropped_leaves_this_ones_entry_cached() {
+        let kept = limiter();
+        let first = look_up(&kept);
+        let other = limiter();
+        look_up(&other);
+        drop(other);
+        let again = look_up(&kept);
+        assert!(Arc::ptr_eq(&first, &again), "served from the cache");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_limiters_scope_is_freed_at_the_next_lookup() {
+        let gone = limiter();
+        let scope: Weak<Scope> = Arc::downgrade(&look_up(&gone).scope);
+        drop(gone);
+        assert!(scope.upgrade().is_some(), "still cached until a lookup");
+        look_up(&limiter());
+        assert!(scope.upgrade().is_none(), "the cache let it go");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_swept_scope_is_freed_at_the_next_lookup_and_replaced() {
+        let mut config = Config::new(Quota::per_second(10));
+        config.idle_timeout = Duration::from_secs(1);
+        let limiter = Arc::new(Limiter::new(config));
+        let first = look_up(&limiter);
+        let swept: Weak<Scope> = Arc::downgrade(&first.scope);
+        drop(first);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        limiter.sweep();
+        let successor = look_up(&limiter);
+        assert!(swept.upgrade().is_none(), "the retired scope is gone");
+        assert!(!successor.scope.is_retired());
+    }
 }
