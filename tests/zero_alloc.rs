@@ -93,6 +93,36 @@ async fn the_limiter_allocates_nothing_per_request() {
     assert_eq!(per, 0.0);
 }
 
+/// Requests taking turns over 50 models, so 50 scopes busy in one layer
+/// (a proxy's working set): each thread's scope cache holds them all,
+/// whatever their hashes, so no request allocates.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn fifty_busy_scopes_allocate_nothing_per_request() {
+    let limiter = RateLimitLayer::new(Quota::per_second(1_000_000).burst(1_000_000));
+    let service = limiter.layer(ok());
+    let models: Vec<Model> = (0..50).map(|i| Model::new(format!("m/{i}"))).collect();
+    let for_model = |model: &Model| {
+        let mut request = request();
+        request.extensions_mut().insert(model.clone());
+        request
+    };
+    for model in &models {
+        service.clone().oneshot(for_model(model)).await.unwrap();
+    }
+    let mut counted = 0;
+    for round in 0..20 {
+        for model in models.iter().skip(round % 7) {
+            let request = for_model(model);
+            let mut service = service.clone();
+            let before = allocations();
+            let response = service.ready().await.unwrap().call(request).await.unwrap();
+            counted += allocations() - before;
+            drop(response);
+        }
+    }
+    assert_eq!(counted, 0, "allocations over about 1 000 requests");
+}
+
 /// Another limiter in the process (another client, another test on
 /// another thread) dropped between two requests: this limiter's requests
 /// still allocate nothing. CI once counted 0.001 allocations per request

@@ -5,7 +5,10 @@
 //! instructions per request, start-up excluded.
 //!
 //! CASE: `bare`, `ours`, `tower`, `governor`, `scoped-bare`, `scoped-ours`,
-//! `stack` (the micro bench's cases of the same names).
+//! `stack` (the micro bench's cases of the same names); `fifty-bare` and
+//! `fifty-ours`: scoped requests taking turns over 50 models, so 50 scopes
+//! in one layer (as in the `cpu_wait` bench), through the bare service and
+//! through the limiter.
 
 use futures_util::FutureExt;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
@@ -60,6 +63,24 @@ fn main() {
             n,
             scoped_request,
         ),
+        "fifty-bare" | "fifty-ours" => {
+            let models: Vec<_> = (0..50)
+                .map(|i| tower_together::extensions::Model::new(format!("model-{i}")))
+                .collect();
+            let next = std::cell::Cell::new(0);
+            let make = || {
+                let mut request = scoped_request();
+                let i = next.get();
+                next.set((i + 1) % models.len());
+                request.extensions_mut().insert(models[i].clone());
+                request
+            };
+            if case == "fifty-bare" {
+                drive(http_noop(), n, make)
+            } else {
+                drive(our_layer(Profile::Huge).layer(http_noop()), n, make)
+            }
+        }
         "stack" => {
             let service = ServiceBuilder::new()
                 .layer(BackoffLayer::new())
