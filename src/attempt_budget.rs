@@ -17,12 +17,18 @@ use http::Request;
 /// 5xx and transport errors it meets. Each layer's own `max_retries` still
 /// applies: a budget can only lower the number of sends, never raise it.
 ///
-/// The outermost retry layer inserts one when the request has none (see
-/// `BackoffLayer::max_attempts` and `RetryAfterLayer::max_attempts`); the
-/// layers below find it in the request and draw from the same count. Insert
-/// one yourself to set the budget of one call. Clones share the count (it
-/// is behind an `Arc`), which is what carries it across the clones of the
-/// request each resend is made from; so give every call its own budget.
+/// The retry layers insert one when the request has none (see
+/// `BackoffLayer::max_attempts` and `RetryAfterLayer::max_attempts`): a
+/// [`BackoffLayer`](crate::BackoffLayer) that keeps a copy of the request
+/// decides every resend of the call itself (the 429 layer below hands its
+/// 429s up to it), so it puts the budget on that copy at its first resend,
+/// and a call that is never resent costs no budget at all; otherwise the
+/// outermost layer inserts one before the first send. Layers below find it
+/// in the request and draw from the same count, and a layer that sees none
+/// is at the call's first send. Insert one yourself to set the budget of
+/// one call. Clones share the count (it is behind an `Arc`), which is what
+/// carries it across the clones of the request each resend is made from;
+/// so give every call its own budget.
 ///
 /// ```
 /// use tower_together::extensions::AttemptBudget;
@@ -38,12 +44,14 @@ pub struct AttemptBudget {
     max_attempts: u32,
     /// Sends made or granted so far, the first one included.
     sent: Arc<AtomicU32>,
-    /// A retry layer above holds a copy of this call's request and resends
-    /// a 429 for the layer below, which then keeps no copy of its own (see
-    /// [`AttemptBudget::hold_for_below`]). A plain value, not shared: it
-    /// travels with the request and its copies, not back up.
-    held_above: bool,
 }
+
+/// A retry layer above holds a copy of this call's request and makes every
+/// resend (see [`AttemptBudget::hold_for_below`]). Zero-sized, so marking a
+/// request allocates nothing; it travels with the request and its copies,
+/// not back up.
+#[derive(Clone, Copy, Debug)]
+struct HeldAbove;
 
 impl AttemptBudget {
     /// The default number of sends per call: the first and 4 resends.
@@ -55,7 +63,6 @@ impl AttemptBudget {
         AttemptBudget {
             max_attempts: max_attempts.max(1),
             sent: Arc::new(AtomicU32::new(1)),
-            held_above: false,
         }
     }
 
@@ -90,23 +97,19 @@ impl AttemptBudget {
         }
     }
 
-    /// Marks `request` (which carries a budget, see [`ensure`](Self::ensure))
-    /// as held by a retry layer above that keeps a copy of it and resends a
-    /// 429 handed up to it: the 429 layer below sends without a copy of its
-    /// own, so a call is copied once, not once per layer.
+    /// Marks `request` as held by a retry layer above that keeps a copy of
+    /// it and makes every resend, the 429s handed up to it included: the
+    /// retry layers below send without a copy of their own, so a call is
+    /// copied once, not once per layer, and its sends are counted in one
+    /// place.
     pub(crate) fn hold_for_below<B>(request: &mut Request<B>) {
-        if let Some(budget) = request.extensions_mut().get_mut::<AttemptBudget>() {
-            budget.held_above = true;
-        }
+        request.extensions_mut().insert(HeldAbove);
     }
 
-    /// Whether a retry layer above holds a copy of `request` and resends
-    /// the 429s handed up to it.
+    /// Whether a retry layer above holds a copy of `request` and makes
+    /// every resend.
     pub(crate) fn held_above<B>(request: &Request<B>) -> bool {
-        request
-            .extensions()
-            .get::<AttemptBudget>()
-            .is_some_and(|budget| budget.held_above)
+        request.extensions().get::<HeldAbove>().is_some()
     }
 
     /// Claims one more send for `request`: `true` when it carries no budget

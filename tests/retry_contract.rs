@@ -33,6 +33,8 @@ fn status(code: u16) -> Outcome {
 struct Scripted {
     script: Arc<Mutex<Vec<Outcome>>>,
     sends: Arc<Mutex<Vec<Instant>>>,
+    /// The call's budget as each send found it: sends counted so far.
+    budgets: Arc<Mutex<Vec<Option<u32>>>>,
 }
 
 impl Scripted {
@@ -41,7 +43,12 @@ impl Scripted {
         Scripted {
             script: Arc::new(Mutex::new(script.into_iter().rev().collect())),
             sends: Arc::default(),
+            budgets: Arc::default(),
         }
+    }
+
+    fn budgets(&self) -> Vec<Option<u32>> {
+        self.budgets.lock().unwrap().clone()
     }
 
     fn sends(&self) -> usize {
@@ -63,8 +70,13 @@ impl<B> Service<Request<B>> for Scripted {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         self.sends.lock().unwrap().push(Instant::now());
+        let budget = request.extensions().get::<AttemptBudget>();
+        self.budgets
+            .lock()
+            .unwrap()
+            .push(budget.map(AttemptBudget::sent));
         let mut script = self.script.lock().unwrap();
         let outcome = if script.len() > 1 {
             script.pop().unwrap()
@@ -411,4 +423,71 @@ async fn a_429_on_a_request_the_backoff_layer_will_not_repeat_is_still_resent() 
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(server.sends(), 2);
+}
+
+/// Below a backoff layer that keeps a copy, the call's budget is made at
+/// the first resend, on that copy: the first send carries none (a call sent
+/// once allocates none), and every resend after it, the 429s handed up
+/// included, carries the count so far.
+#[tokio::test(start_paused = true)]
+async fn the_budget_is_made_at_the_first_resend_and_counts_every_send() {
+    let script = vec![
+        status(503),
+        Status(429, vec![("retry-after", "1")]),
+        Transport,
+        status(200),
+    ];
+    let (response, server) = chat_through(script, 4).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.budgets(), vec![None, Some(2), Some(3), Some(4)]);
+
+    // A request the backoff layer will not repeat: the budget is there
+    // from the first send, for the 429 layer that resends it.
+    let server = Scripted::new(vec![status(429), status(200)]);
+    stack_with_429_retries(&server, 4)
+        .oneshot(post("/fine-tunes"))
+        .await
+        .unwrap();
+    assert_eq!(server.budgets(), vec![Some(1), Some(2)]);
+}
+
+/// A backoff layer below another that holds the call's copy sends once and
+/// gives every outcome up: the outer layer makes every resend, on its own
+/// delays, and a 429 handed up from further below still reaches it.
+#[tokio::test(start_paused = true)]
+async fn a_backoff_layer_below_another_resends_nothing_itself() {
+    let nested = |server: &Scripted| {
+        ServiceBuilder::new()
+            .layer(
+                BackoffLayer::new()
+                    .base_delay(Duration::from_secs(1))
+                    .jitter_fraction(0.0),
+            )
+            .layer(
+                BackoffLayer::new()
+                    .base_delay(Duration::from_millis(10))
+                    .jitter_fraction(0.0),
+            )
+            .layer(RetryAfterLayer::new().jitter(Duration::ZERO))
+            .service(server.clone())
+    };
+    let server = Scripted::new(vec![status(503)]);
+    let response = nested(&server).oneshot(chat()).await.unwrap();
+    assert_eq!(response.status(), 503);
+    let secs = |s: &[u64]| {
+        s.iter()
+            .map(|&s| Duration::from_secs(s))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        server.gaps(),
+        secs(&[1, 2, 4, 8]),
+        "the outer layer's delays"
+    );
+
+    let server = Scripted::new(vec![Status(429, vec![("retry-after", "3")]), status(200)]);
+    let response = nested(&server).oneshot(chat()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.gaps(), secs(&[3]));
+    assert!(response.extensions().is_empty(), "the hand-off leaked out");
 }

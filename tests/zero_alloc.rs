@@ -162,13 +162,15 @@ async fn another_limiter_dropped_costs_this_ones_requests_nothing() {
 /// resend must keep a copy of the request before its first send (the
 /// inner service consumes it), and an `http::Request` with extensions (the
 /// model, the key's fingerprint) clones its extension map with one
-/// allocation per value; and the outermost layer gives the call its shared
-/// attempt count (an `Arc`, one extension). The 429 layer below the backoff
-/// layer keeps no copy of its own (it hands its 429s up), so one copy per
-/// call. This test pins that: nothing else per request, so any new
-/// allocation in either layer, or a second copy, fails it.
+/// allocation per value. The 429 layer below the backoff layer keeps no
+/// copy of its own (it hands its 429s up), so one copy per call; and the
+/// backoff layer, which then makes every resend, gives the call its
+/// attempt budget only at the first resend (the mark it leaves for the
+/// layers below is zero-sized). This test pins that: nothing but the copy
+/// per request, so any new allocation in either layer, or a second copy,
+/// fails it.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn the_retry_layers_allocate_only_one_request_copy_and_the_budget() {
+async fn the_retry_layers_allocate_only_one_request_copy() {
     let limiter = RateLimitLayer::new(Quota::per_second(1_000_000).burst(1_000_000));
     let service = ServiceBuilder::new()
         .layer(BackoffLayer::new())
@@ -177,23 +179,56 @@ async fn the_retry_layers_allocate_only_one_request_copy_and_the_budget() {
         .service(ok());
     let per = per_request(service, 1_000).await;
 
-    let mut budgeted = request();
+    let original = request();
+    let before = allocations();
+    let clone = original.clone();
+    let one_clone = allocations() - before;
+    drop((clone, original));
+
+    eprintln!("stack: {per} allocations per request (a request copy: {one_clone})");
+    // Exactly: the stray allocation once allowed for here was the scope
+    // cache emptied by a parallel test's limiter drop (fixed; see above).
+    assert_eq!(per, one_clone as f64);
+}
+
+/// A job-creating POST is not safe to repeat: the backoff layer keeps no
+/// copy, and the 429 layer below (which resends 429s, safe for any request)
+/// keeps one and draws from a budget the call gets before its first send:
+/// the copy, an `Arc` and its extension slot in the request and the copy.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_request_the_backoff_layer_will_not_repeat_gets_its_budget_up_front() {
+    let service = ServiceBuilder::new()
+        .layer(BackoffLayer::new())
+        .layer(RetryAfterLayer::new())
+        .service(ok());
+    let job = || {
+        let mut request = request();
+        *request.uri_mut() = "https://api.together.ai/v1/batches".parse().unwrap();
+        request
+    };
+    for _ in 0..10 {
+        service.clone().oneshot(job()).await.unwrap();
+    }
+    let mut counted = 0;
+    for _ in 0..100 {
+        let request = job();
+        let mut service = service.clone();
+        let before = allocations();
+        let response = service.ready().await.unwrap().call(request).await.unwrap();
+        counted += allocations() - before;
+        drop(response);
+    }
+
+    let mut budgeted = job();
     let before = allocations();
     budgeted
         .extensions_mut()
         .insert(AttemptBudget::new(AttemptBudget::DEFAULT_MAX_ATTEMPTS));
     let budget = allocations() - before;
     let before = allocations();
-    let clone = budgeted.clone();
+    drop(budgeted.clone());
     let one_clone = allocations() - before;
-    drop((clone, budgeted));
-
-    eprintln!(
-        "stack: {per} allocations per request (a request copy: {one_clone}, the attempt budget: {budget})"
-    );
-    // Exactly: the stray allocation once allowed for here was the scope
-    // cache emptied by a parallel test's limiter drop (fixed; see above).
-    assert_eq!(per, (one_clone + budget) as f64);
+    assert_eq!(counted as f64 / 100.0, (one_clone + budget) as f64);
 }
 
 fn echo(_: Request<()>) -> std::future::Ready<Result<Response<()>, Infallible>> {

@@ -37,13 +37,19 @@
 //!
 //! # One attempt budget per call
 //!
-//! As the outer retry layer, this one puts an
-//! [`AttemptBudget`](crate::extensions::AttemptBudget) on each call that
-//! has none (5 sends by default, or `max_retries + 1` when that is more; see
-//! [`BackoffLayer::max_attempts`]). The `RetryAfterLayer` below draws from
-//! the same budget, so a call makes at most 5 sends in total by default,
-//! whatever mix of 429s, 5xx and transport errors it meets, instead of up
-//! to 5 × 5.
+//! As the outer retry layer, this one gives each call that has none an
+//! [`AttemptBudget`](crate::extensions::AttemptBudget) (5 sends by default,
+//! or `max_retries + 1` when that is more; see
+//! [`BackoffLayer::max_attempts`]), so a call makes at most 5 sends in total
+//! by default, whatever mix of 429s, 5xx and transport errors it meets,
+//! instead of up to 5 × 5. When this layer keeps a copy of the request it
+//! makes every resend itself (the `RetryAfterLayer` below hands its 429s
+//! up), so it counts them on that copy from the first resend on, and a
+//! call sent once carries no budget and allocates none for it. When it
+//! keeps none (a request not safe to repeat), the budget is on the request
+//! from the first send, and the `RetryAfterLayer` below draws from it. A
+//! second backoff layer below one that keeps the copy sends once and gives
+//! every outcome up.
 //!
 //! # Compared with Together's SDKs
 //!
@@ -107,6 +113,7 @@
 //! # }
 //! ```
 
+pub mod future;
 mod layer;
 mod policy;
 mod service;

@@ -57,6 +57,10 @@ pub struct BackoffPolicy {
     /// this one, with its count of resends since this layer's last own
     /// resend (after which that layer would have started a fresh count).
     below: Option<RetryAfterPolicy>,
+    /// Set by the layer: the size of the [`AttemptBudget`] put on this
+    /// layer's copy of the request at its first resend, when the call has
+    /// none. (Composed by hand into a `Retry`, the policy puts none.)
+    budget_size: Option<u32>,
 }
 
 impl Default for BackoffPolicy {
@@ -69,6 +73,7 @@ impl Default for BackoffPolicy {
             retry_non_idempotent: false,
             retries: 0,
             below: None,
+            budget_size: None,
         }
     }
 }
@@ -127,6 +132,23 @@ impl BackoffPolicy {
 
     pub(crate) fn retry_limit(&self) -> u32 {
         self.max_retries
+    }
+
+    /// This policy as the layer runs it: it gives a call without an
+    /// [`AttemptBudget`] one of `size` sends at its first resend.
+    pub(crate) fn with_budget_size(mut self, size: u32) -> Self {
+        self.budget_size = Some(size);
+        self
+    }
+
+    /// Before the first claim of a call this layer holds (see
+    /// `AttemptBudget::hold_for_below`): the budget goes on this layer's
+    /// copy, which every later resend is cloned from. Nothing below resends
+    /// on its own, so nothing was counted before it.
+    fn start_budget<B>(&self, request: &mut Request<B>) {
+        if let Some(size) = self.budget_size {
+            AttemptBudget::ensure(request, size);
+        }
     }
 
     /// `base × 2^retry`, capped, then shortened by up to `jitter_fraction`
@@ -233,6 +255,7 @@ where
         if let (Some(handed_up), Ok(response)) = (handed_up, &*result) {
             // A 429 the layer below handed up: resent here from this
             // layer's copy, as that layer would have (its wait, its count).
+            self.start_budget(request);
             return self
                 .below
                 .get_or_insert(handed_up)
@@ -255,6 +278,7 @@ where
             }
         }
         // Last, so an outcome not resent for another reason costs nothing.
+        self.start_budget(request);
         if !AttemptBudget::claim_for(request) {
             tracing::debug!("backoff: the call's attempt budget is spent, giving up");
             return None;

@@ -1,21 +1,26 @@
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use tower::retry::{future::ResponseFuture, Retry};
+use tower::retry::Retry;
 use tower_service::Service;
 
+use super::future::ResponseFuture;
 use super::policy::BackoffPolicy;
 use crate::extensions::AttemptBudget;
 
 /// A service that resends after retryable statuses and transport errors; made by
 /// [`BackoffLayer`](super::BackoffLayer).
 ///
-/// A [`tower::retry::Retry`] with a [`BackoffPolicy`] that first gives
-/// each call an [`AttemptBudget`] when it has none. When it keeps a copy
-/// of the request (it is safe to repeat), a
-/// [`RetryAfterLayer`](crate::RetryAfterLayer) below hands its 429s up and
-/// this layer resends them from that copy, under the 429 layer's policy:
-/// one copy per call instead of one per layer.
+/// A [`tower::retry::Retry`] with a [`BackoffPolicy`]. When it keeps a
+/// copy of the request (it is safe to repeat), it makes every resend of
+/// the call: a [`RetryAfterLayer`](crate::RetryAfterLayer) below hands its
+/// 429s up and this layer resends them from that copy, under the 429
+/// layer's policy (one copy per call instead of one per layer), and it
+/// gives the call its [`AttemptBudget`] at the first resend, on that copy
+/// (a call sent once allocates none). When it keeps no copy, it gives the
+/// call its budget before the first send, for the 429 layer below to draw
+/// from. Below another such layer it sends once and gives every outcome
+/// up.
 ///
 /// # Clone
 ///
@@ -25,11 +30,13 @@ pub struct Backoff<S> {
     inner: Retry<BackoffPolicy, S>,
     /// The policy `inner` clones for each call: whether it keeps a copy.
     policy: BackoffPolicy,
+    /// The budget size for a call this layer does not hold.
     max_attempts: u32,
 }
 
 impl<S> Backoff<S> {
     pub(crate) fn new(inner: S, policy: BackoffPolicy, max_attempts: u32) -> Self {
+        let policy = policy.with_budget_size(max_attempts);
         Backoff {
             inner: Retry::new(policy, inner),
             policy,
@@ -60,21 +67,30 @@ where
 {
     type Response = Response<ResB>;
     type Error = S::Error;
-    type Future = ResponseFuture<BackoffPolicy, S, Request<B>>;
+    type Future = ResponseFuture<S, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        // Before `Retry` clones the request for its resends, so every
-        // clone carries (a handle to) the same budget.
-        AttemptBudget::ensure(&mut request, self.max_attempts);
+        if AttemptBudget::held_above(&request) {
+            // A backoff layer above holds a copy and makes every resend
+            // (resending here too would multiply them). `Retry` readied the
+            // inner service in `poll_ready`.
+            return ResponseFuture::handing_up(self.inner.get_mut().call(request));
+        }
         if self.policy.replayable(&request) {
             // `Retry` keeps a copy (`clone_request`), made after this, so
-            // the copy and every resend from it carry the mark too.
+            // the copy and every resend from it carry the mark too. The
+            // budget is put on the copy at the first resend.
             AttemptBudget::hold_for_below(&mut request);
+        } else {
+            // No copy here: the 429 layer below resends, and needs the
+            // budget before `Retry` clones the request for it, so every
+            // clone carries (a handle to) the same count.
+            AttemptBudget::ensure(&mut request, self.max_attempts);
         }
-        self.inner.call(request)
+        ResponseFuture::resending(self.inner.call(request))
     }
 }

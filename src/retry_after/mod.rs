@@ -26,9 +26,10 @@
 //!
 //! A call that passes through this layer and the
 //! [`BackoffLayer`](crate::BackoffLayer) makes at most 5 sends in total by
-//! default, whatever mix of 429s, 5xx and transport errors it meets: the
-//! outer layer puts an [`AttemptBudget`](crate::extensions::AttemptBudget)
-//! on the request, and every resend by either layer draws from it. Used
+//! default, whatever mix of 429s, 5xx and transport errors it meets: every
+//! resend by either layer draws from one
+//! [`AttemptBudget`](crate::extensions::AttemptBudget) (see the backoff
+//! layer's docs for when it is made). Used
 //! alone, this layer gives the call a budget itself (5, or `max_retries + 1`
 //! when that is more); set its size with [`RetryAfterLayer::max_attempts`].
 //!
