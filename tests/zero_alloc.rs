@@ -62,8 +62,31 @@ fn ok() -> impl Service<
     service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) })
 }
 
-/// Allocations per request over `n` requests after a warm-up, requests
-/// built outside the count.
+/// Allocations made by the calls through `service`, one for each request
+/// of `requests` (built outside the count), with `between` run before each
+/// call (outside the count too).
+async fn allocations_over<S>(
+    service: &S,
+    requests: impl IntoIterator<Item = Request<()>>,
+    mut between: impl FnMut(),
+) -> u64
+where
+    S: Service<Request<()>, Response = Response<()>> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    let mut counted = 0;
+    for request in requests {
+        between();
+        let mut service = service.clone();
+        let before = allocations();
+        let response = service.ready().await.unwrap().call(request).await.unwrap();
+        counted += allocations() - before;
+        drop(response);
+    }
+    counted
+}
+
+/// Allocations per request over `n` requests after a warm-up.
 async fn per_request<S>(service: S, n: u64) -> f64
 where
     S: Service<Request<()>, Response = Response<()>> + Clone,
@@ -72,15 +95,7 @@ where
     for _ in 0..100 {
         service.clone().oneshot(request()).await.unwrap();
     }
-    let mut counted = 0;
-    for _ in 0..n {
-        let request = request();
-        let mut service = service.clone();
-        let before = allocations();
-        let response = service.ready().await.unwrap().call(request).await.unwrap();
-        counted += allocations() - before;
-        drop(response);
-    }
+    let counted = allocations_over(&service, (0..n).map(|_| request()), || {}).await;
     counted as f64 / n as f64
 }
 
@@ -109,17 +124,8 @@ async fn fifty_busy_scopes_allocate_nothing_per_request() {
     for model in &models {
         service.clone().oneshot(for_model(model)).await.unwrap();
     }
-    let mut counted = 0;
-    for round in 0..20 {
-        for model in models.iter().skip(round % 7) {
-            let request = for_model(model);
-            let mut service = service.clone();
-            let before = allocations();
-            let response = service.ready().await.unwrap().call(request).await.unwrap();
-            counted += allocations() - before;
-            drop(response);
-        }
-    }
+    let turns = (0..20).flat_map(|round| models.iter().skip(round % 7).map(for_model));
+    let counted = allocations_over(&service, turns, || {}).await;
     assert_eq!(counted, 0, "allocations over about 1 000 requests");
 }
 
@@ -133,11 +139,8 @@ async fn another_limiter_dropped_costs_this_ones_requests_nothing() {
     let limiter = RateLimitLayer::new(Quota::per_second(1_000_000).burst(1_000_000));
     let service = limiter.layer(ok());
     per_request(service.clone(), 10).await;
-    let mut counted = 0;
-    for _ in 0..10 {
-        // On a thread of its own, as a parallel test's: on this thread it
-        // could take this limiter's slot in the cache, which is another
-        // matter (a direct-mapped cache's collision, 1 in 256).
+    // On a thread of its own, as a parallel test's.
+    let drop_another = || {
         std::thread::spawn(|| {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_time()
@@ -148,13 +151,8 @@ async fn another_limiter_dropped_costs_this_ones_requests_nothing() {
         })
         .join()
         .unwrap();
-        let request = request();
-        let mut service = service.clone();
-        let before = allocations();
-        let response = service.ready().await.unwrap().call(request).await.unwrap();
-        counted += allocations() - before;
-        drop(response);
-    }
+    };
+    let counted = allocations_over(&service, (0..10).map(|_| request()), drop_another).await;
     assert_eq!(counted, 0, "allocations over 10 requests");
 }
 
@@ -209,15 +207,7 @@ async fn a_request_the_backoff_layer_will_not_repeat_gets_its_budget_up_front() 
     for _ in 0..10 {
         service.clone().oneshot(job()).await.unwrap();
     }
-    let mut counted = 0;
-    for _ in 0..100 {
-        let request = job();
-        let mut service = service.clone();
-        let before = allocations();
-        let response = service.ready().await.unwrap().call(request).await.unwrap();
-        counted += allocations() - before;
-        drop(response);
-    }
+    let counted = allocations_over(&service, (0..100).map(|_| job()), || {}).await;
 
     let mut budgeted = job();
     let before = allocations();
