@@ -30,7 +30,9 @@ pub struct Backoff<S> {
     inner: Retry<BackoffPolicy, S>,
     /// The policy `inner` clones for each call: whether it keeps a copy.
     policy: BackoffPolicy,
-    /// The budget size for a call this layer does not hold.
+    /// The size of the budget a call without one gets: here, before the
+    /// first send of a call this layer keeps no copy of; in the policy, at
+    /// the first resend of one it holds.
     max_attempts: u32,
 }
 

@@ -262,16 +262,6 @@ mod tests {
         Arc::new(Limiter::new(Config::new(Quota::per_second(10))))
     }
 
-    fn look_up(limiter: &Arc<Limiter>) -> Arc<super::ScopeRef> {
-        scope(
-            limiter,
-            7,
-            Endpoint::ChatCompletions,
-            None,
-            &http::HeaderMap::new(),
-        )
-    }
-
     fn look_up_key(limiter: &Arc<Limiter>, api_key: u64) -> Arc<super::ScopeRef> {
         scope(
             limiter,
@@ -280,6 +270,10 @@ mod tests {
             None,
             &http::HeaderMap::new(),
         )
+    }
+
+    fn look_up(limiter: &Arc<Limiter>) -> Arc<super::ScopeRef> {
+        look_up_key(limiter, 7)
     }
 
     /// `n` API keys whose scopes in `limiter` have their home at `home`.
