@@ -352,13 +352,23 @@ async fn scopes_split_by_key_endpoint_and_model() {
     join_all(requests.into_iter().map(|r| service.clone().oneshot(r))).await;
     assert_eq!(offsets(&recorder, start), vec![0, 0, 0, 0, 0, 1000]);
 
-    // A fingerprint extension replaces the header.
+    // Without a header, a fingerprint extension names the key (one added
+    // below the limiter): a scope of its own, so it goes at once.
     let mut tagged = with("k1", chat_path, None);
+    tagged.headers_mut().remove("authorization");
     tagged
         .extensions_mut()
         .insert(ApiKeyFingerprint::from_hash(42));
     service.clone().oneshot(tagged).await.unwrap();
     assert_eq!(*offsets(&recorder, start).last().unwrap(), 1000);
+    // With the header, the header names it (as a shared store's key names
+    // do): k1's scope, which waits its turn.
+    let mut tagged = with("k1", chat_path, None);
+    tagged
+        .extensions_mut()
+        .insert(ApiKeyFingerprint::from_hash(42));
+    service.clone().oneshot(tagged).await.unwrap();
+    assert_eq!(*offsets(&recorder, start).last().unwrap(), 2000);
 }
 
 #[tokio::test(start_paused = true)]

@@ -655,3 +655,133 @@ async fn settled_usage_is_given_back_to_the_fallback_share_while_redis_is_down()
         "waited {waited:?}: the give-back did not reach the fallback share"
     );
 }
+
+/// When each request reached a [`counting`] service.
+type SendTimes = std::sync::Arc<std::sync::Mutex<Vec<Instant>>>;
+
+/// A counting service: answers 200 and records when each request came.
+fn counting() -> (
+    impl tower::Service<
+            Request<Full<Bytes>>,
+            Response = Response<Full<Bytes>>,
+            Error = std::convert::Infallible,
+            Future = impl Send,
+        > + Clone
+        + Send
+        + 'static,
+    SendTimes,
+) {
+    let sent = SendTimes::default();
+    let log = sent.clone();
+    let service = service_fn(move |_request: Request<Full<Bytes>>| {
+        log.lock().unwrap().push(Instant::now());
+        async { Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new()))) }
+    });
+    (service, sent)
+}
+
+/// Issue 19, bug 1: with a burst tolerance longer than the idle TTL (60
+/// per minute, burst 120: 119 s of tolerance), the admission script set a
+/// negative TTL, the key vanished after every grant, and every request saw
+/// a full bucket: the quota was unlimited (130 of 130 went at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_longer_than_the_idle_ttl_still_limits() {
+    let _serial = SERIAL.lock().await;
+    let Some(server) = RedisServer::start("a_burst_longer_than_the_idle_ttl_still_limits").await
+    else {
+        return;
+    };
+    let (service, sent) = counting();
+    let layer = RateLimitBuilder::new(Quota::per_minute(60).burst(120))
+        .store(redis_store(&server, 1))
+        .build();
+    let service = layer.layer(service);
+    let sends = (0..130).map(|_| {
+        let service = service.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(
+                Duration::from_millis(1_500),
+                service.oneshot(chat_request()),
+            )
+            .await;
+        })
+    });
+    for send in futures_util::future::join_all(sends).await {
+        send.unwrap();
+    }
+    let count = sent.lock().unwrap().len();
+    // The burst of 120, then one a second: 121 (122 with a slow machine's
+    // timing at the edge) in 1.5 s.
+    assert!((120..=122).contains(&count), "{count} sent in 1.5 s");
+}
+
+/// Issue 19, bug 3: intervals went to Redis rounded down to whole µs, so
+/// 600 000 tokens a second (1.67 µs a token) were paced as 1 000 000.
+/// Rounded toward slow, 1.2 M tokens (a burst of 600 000, then 600 000
+/// more) take at least the second the quota says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_never_paces_faster_than_the_quota() {
+    let _serial = SERIAL.lock().await;
+    let Some(server) = RedisServer::start("redis_never_paces_faster_than_the_quota").await else {
+        return;
+    };
+    let (service, sent) = counting();
+    let layer = RateLimitBuilder::new(Quota::per_second(1_000).tokens_per_second(600_000))
+        .store(redis_store(&server, 1))
+        .build();
+    let service = layer.layer(service);
+    let start = Instant::now();
+    for _ in 0..12 {
+        let mut request = chat_request();
+        request.extensions_mut().insert(TokenCost::new(100_000));
+        service.clone().oneshot(request).await.unwrap();
+    }
+    let last = *sent.lock().unwrap().last().unwrap() - start;
+    // At 600 000 a second the last 100 000 of 1.2 M go at 1.0 s; at the
+    // old 1 000 000 a second, at 0.6 s. (µs rounding makes it 1.2 s.)
+    assert!(
+        last >= Duration::from_millis(950) && last <= Duration::from_millis(1_500),
+        "last sent at {last:?}"
+    );
+}
+
+/// Issue 19, bug 4: a queue head that left with a slot reserved for one
+/// unit handed it to the next head, which cost five: five went for the
+/// price of one, and the request after it went 400 ms early. The budget is
+/// now charged for the request that goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_head_hands_on_no_grant_of_another_cost() {
+    let _serial = SERIAL.lock().await;
+    let Some(server) =
+        RedisServer::start("a_cancelled_head_hands_on_no_grant_of_another_cost").await
+    else {
+        return;
+    };
+    let (service, sent) = counting();
+    let layer = RateLimitBuilder::new(Quota::per_second(10).burst(1))
+        .store(redis_store(&server, 1))
+        .build();
+    let service = layer.layer(service);
+    let start = Instant::now();
+    service.clone().oneshot(chat_request()).await.unwrap(); // the burst of 1
+                                                            // A (cost 1) reserves the slot 100 ms on; B (cost 5) and C (cost 1)
+                                                            // queue behind it.
+    let head = tokio::spawn(service.clone().oneshot(chat_request()));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut five = chat_request();
+    five.extensions_mut()
+        .insert(tower_together::extensions::Cost::new(5));
+    let costly = tokio::spawn(service.clone().oneshot(five));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let last = tokio::spawn(service.clone().oneshot(chat_request()));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    head.abort();
+    costly.await.unwrap().unwrap();
+    last.await.unwrap().unwrap();
+    let times = sent.lock().unwrap().clone();
+    assert_eq!(times.len(), 3, "the first, B and C");
+    // B's five units end 600 ms in (one unit at 0, A's slot at 100 given
+    // back, B from 100 or 200): C cannot go before about 600 ms.
+    let c = times[2] - start;
+    assert!(c >= Duration::from_millis(550), "C went at {c:?}");
+}

@@ -10,7 +10,7 @@ use http::{Request, Response};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::extensions::{ApiKeyFingerprint, AttemptBudget, Model};
+use crate::extensions::{AttemptBudget, Model};
 
 /// The thresholds of every circuit of one layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -262,15 +262,8 @@ impl Circuits {
     /// in use (the call then goes unguarded rather than growing the map).
     pub(crate) fn for_request<B>(&self, request: &Request<B>) -> Option<Arc<Circuit>> {
         let extensions = request.extensions();
-        let api_key = match extensions.get::<ApiKeyFingerprint>() {
-            Some(fingerprint) => fingerprint.get(),
-            None => request
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .map_or(0, |value| ApiKeyFingerprint::of_authorization(value).get()),
-        };
         let key = Key {
-            api_key,
+            api_key: crate::fingerprint::of_request(request),
             model: extensions.get::<Model>().cloned(),
         };
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);

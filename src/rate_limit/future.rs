@@ -38,7 +38,7 @@ pin_project! {
         scope: Arc<ScopeRef>,
         // Tokens taken from the scope's token budget (0: none).
         tokens: u32,
-        // Units of the request budget asked for (read while waiting).
+        // Units of the request budget asked for.
         cost: u32,
     }
 
@@ -46,11 +46,16 @@ pin_project! {
     where
         S: Service<R>,
     {
-        // Dropped while waiting: give the place in the queue back.
+        // Dropped while waiting: give the place in the queue back. Dropped
+        // granted but unsent: give the grant back.
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let StateProj::Waiting { place, .. } = this.state.project() {
-                place.leave(this.scope);
+            match this.state.project() {
+                StateProj::Waiting { place, .. } => place.leave(this.scope),
+                StateProj::Readying { charged, .. } => {
+                    give_back(this.scope, *this.cost, *this.tokens, *charged);
+                }
+                _ => {}
             }
         }
     }
@@ -101,7 +106,12 @@ where
     /// Only an in-memory scope grants in `call`, so the tokens are always
     /// the scope's own (`ChargedTo::Scope`).
     #[inline]
-    pub(crate) fn granted(mut service: S, request: R, scope: Arc<ScopeRef>, tokens: u32) -> Self {
+    pub(crate) fn granted(
+        mut service: S,
+        request: R,
+        scope: Arc<ScopeRef>,
+        (cost, tokens): (u32, u32),
+    ) -> Self {
         let mut cx = Context::from_waker(Waker::noop());
         let state = match service.poll_ready(&mut cx) {
             Poll::Ready(Ok(())) => State::Calling {
@@ -119,7 +129,7 @@ where
             state,
             scope,
             tokens,
-            cost: 0,
+            cost,
         }
     }
 
@@ -192,7 +202,7 @@ where
                     let charged = *charged;
                     if let Err(error) = ready!(service.poll_ready(cx)) {
                         this.state.set(State::Done);
-                        TokenReservation::refund(this.scope, *this.tokens, charged);
+                        give_back(this.scope, *this.cost, *this.tokens, charged);
                         return Poll::Ready(Err(error));
                     }
                     let Some(request) = request.take() else {
@@ -218,7 +228,7 @@ where
                 StateProj::Failed { error } => {
                     let error = error.take();
                     this.state.set(State::Done);
-                    TokenReservation::refund(this.scope, *this.tokens, ChargedTo::Scope);
+                    give_back(this.scope, *this.cost, *this.tokens, ChargedTo::Scope);
                     if let Some(error) = error {
                         return Poll::Ready(Err(error));
                     }
@@ -228,6 +238,15 @@ where
             }
         }
     }
+}
+
+/// A grant that was never sent (the inner service failed to become ready,
+/// or the future was dropped first) goes back to its budgets.
+fn give_back(scope: &ScopeRef, cost: u32, tokens: u32, charged: ChargedTo) {
+    if let Some(live) = scope.live() {
+        live.give_back(cost, charged);
+    }
+    TokenReservation::refund(scope, tokens, charged);
 }
 
 /// Refunds the tokens of an answer Together does not count (429, 503), or

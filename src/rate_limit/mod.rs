@@ -7,7 +7,8 @@
 //!   layer, draws from one budget. (tower's own `RateLimit` gives each copy
 //!   its own budget, which multiplies the limit by the number of copies.)
 //! - **Scoped.** A scope is (API key, endpoint class, model). The API key
-//!   comes from the `Authorization` header (hashed, never kept in clear) or an
+//!   comes from the `Authorization` header (hashed, never kept in clear; the
+//!   scheme's case and stray spaces do not count), else an
 //!   [`ApiKeyFingerprint`](crate::extensions::ApiKeyFingerprint) extension;
 //!   the endpoint class from the path ([`Endpoint`](crate::endpoint::Endpoint));
 //!   the model from a [`Model`](crate::extensions::Model) extension, else one

@@ -15,6 +15,14 @@
 //!   (additive increase, multiplicative decrease). The target is the
 //!   server's stated rate, or the ceiling.
 //!
+//! - **Floored, and forgotten.** A stated rate is never slower than 1/64 of
+//!   the rate the budget started at (the same floor as the 429 cut), nor,
+//!   for a token budget that started unlimited, below one token a second:
+//!   a garbled `x-ratelimit-limit: 0.001` must not stall a scope for hours
+//!   with no answer to correct it. And a stated rate lasts one minute
+//!   unless an answer states it again; then the budget goes back to where
+//!   it started.
+//!
 //! Rates are kept as emission intervals in nanoseconds, in atomics. An
 //! interval of 0 means "no budget": a token budget that is neither
 //! configured nor learned yet admits everything.
@@ -32,6 +40,18 @@ const RECOVERY_STEPS: f64 = 100.0;
 /// No budget (see the module docs).
 pub(crate) const UNLIMITED: u64 = 0;
 
+/// The slowest a stated rate can make a budget that started unlimited: one
+/// unit a second (a token budget learned from nothing).
+const SLOWEST_FROM_NOTHING: u64 = 1_000_000_000;
+
+/// How long a stated rate holds without an answer stating it again (scope
+/// nanoseconds): Together states its limits on every answer, so a minute
+/// without one means the statement is stale.
+pub(crate) const STATED_FOR: u64 = 60_000_000_000;
+
+/// `stated_until` of a budget that paces at its start rate.
+const NOT_STATED: u64 = 0;
+
 #[derive(Debug)]
 pub(crate) struct Pace {
     /// The fastest interval allowed (the configured quota's), or 1 in
@@ -40,6 +60,13 @@ pub(crate) struct Pace {
     /// The largest burst allowed: the configured one, or unbounded in
     /// learned mode.
     max_burst: u32,
+    /// Where the budget started (the configured quota's rate), to go back
+    /// to when a stated rate expires.
+    start: Pacing,
+    /// The slowest interval a stated rate may set (see the module docs).
+    slowest: u64,
+    /// Until when (scope time) the last stated rate holds, or `NOT_STATED`.
+    stated_until: AtomicU64,
     /// The interval to pace at when all is well.
     target: AtomicU64,
     /// The interval paced at now: `target`, or slower after a 429.
@@ -69,9 +96,20 @@ impl Pace {
         } else {
             (pacing.interval, pacing.burst)
         };
+        let slowest = if pacing.interval == UNLIMITED {
+            SLOWEST_FROM_NOTHING
+        } else {
+            pacing.interval.saturating_mul(MAX_SLOWDOWN)
+        };
         Pace {
             ceiling,
             max_burst,
+            start: Pacing {
+                interval: pacing.interval,
+                burst: pacing.burst.max(1),
+            },
+            slowest,
+            stated_until: AtomicU64::new(NOT_STATED),
             target: AtomicU64::new(pacing.interval),
             current: AtomicU64::new(pacing.interval),
             burst: AtomicU32::new(pacing.burst.max(1)),
@@ -99,12 +137,44 @@ impl Pace {
         self.current.load(Ordering::Relaxed) > self.target.load(Ordering::Relaxed)
     }
 
-    /// The server allows `per_second` units a second: pace at that, within
-    /// the ceiling. Garbage (not a positive number) is ignored.
-    pub(crate) fn learn(&self, per_second: f64) {
+    /// The server allows `per_second` units a second, as of `now` (scope
+    /// time): pace at that, within the ceiling and the floor, for
+    /// `STATED_FOR`. Garbage (not a positive number) is ignored.
+    pub(crate) fn learn(&self, per_second: f64, now: u64) {
         let Some(server) = interval_of(per_second) else {
             return;
         };
+        let server = server.min(self.slowest);
+        self.stated_until
+            .store(now.saturating_add(STATED_FOR).max(1), Ordering::Relaxed);
+        self.set_target(server, per_second);
+    }
+
+    /// Whether the last stated rate has expired at `now`: it has, and this
+    /// call put the budget back to its start rate (or found it there).
+    /// One load when nothing was stated.
+    #[inline]
+    pub(crate) fn expire(&self, now: u64) -> bool {
+        let until = self.stated_until.load(Ordering::Relaxed);
+        if until == NOT_STATED || now < until {
+            return false;
+        }
+        if self
+            .stated_until
+            .compare_exchange(until, NOT_STATED, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            // Restated (or expired by another thread) meanwhile.
+            return false;
+        }
+        let start = self.start;
+        self.set_target(start.interval, f64::from(start.burst));
+        true
+    }
+
+    /// Paces at `server` (ns per unit, before the ceiling) with a burst of
+    /// one second's worth of `per_second`.
+    fn set_target(&self, server: u64, per_second: f64) {
         // A configured budget never goes faster than configured; a budget
         // with no configured rate (UNLIMITED ceiling) takes the server's.
         let target = if self.ceiling == UNLIMITED {
@@ -116,8 +186,9 @@ impl Pace {
         let _ = self
             .current
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |current| {
-                if current == UNLIMITED || current <= previous {
-                    // Not cut by a 429: adopt the stated rate, up or down.
+                if current == UNLIMITED || target == UNLIMITED || current <= previous {
+                    // Not cut by a 429 (or back to no budget at all): adopt
+                    // the stated rate, up or down.
                     Some(target)
                 } else {
                     // Cut: stay cut, but never faster than the new target.
@@ -171,14 +242,14 @@ mod tests {
     #[test]
     fn a_configured_quota_is_a_ceiling_and_the_server_can_lower_and_raise_below_it() {
         let pace = Pace::new(pacing(50_000_000, 20), false);
-        pace.learn(10.0);
+        pace.learn(10.0, 0);
         assert_eq!(pace.get(), pacing(100_000_000, 10));
-        pace.learn(15.0);
+        pace.learn(15.0, 0);
         assert_eq!(pace.get(), pacing(66_666_667, 15), "raised at once");
-        pace.learn(1000.0);
+        pace.learn(1000.0, 0);
         assert_eq!(pace.get(), pacing(50_000_000, 20), "never above the quota");
         for bad in [0.0, -3.0, f64::NAN, f64::INFINITY] {
-            pace.learn(bad);
+            pace.learn(bad, 0);
             assert_eq!(pace.get(), pacing(50_000_000, 20));
         }
     }
@@ -186,11 +257,11 @@ mod tests {
     #[test]
     fn learned_mode_follows_the_server_both_ways() {
         let pace = Pace::new(pacing(1_000_000_000, 1), true);
-        pace.learn(7.0);
+        pace.learn(7.0, 0);
         assert_eq!(pace.get(), pacing(142_857_143, 7));
-        pace.learn(4.0);
+        pace.learn(4.0, 0);
         assert_eq!(pace.get(), pacing(250_000_000, 4));
-        pace.learn(12.0);
+        pace.learn(12.0, 0);
         assert_eq!(pace.get(), pacing(83_333_334, 12));
     }
 
@@ -201,14 +272,48 @@ mod tests {
         pace.throttled();
         pace.succeeded();
         assert!(!pace.is_limited(), "429s do not invent a limit");
-        pace.learn(20_000.0);
+        pace.learn(20_000.0, 0);
         assert_eq!(pace.get(), pacing(50_000, 20_000));
+    }
+
+    #[test]
+    fn a_tiny_stated_limit_is_floored_at_a_64th_of_the_start_rate() {
+        // Fails before the floor: 0.001/s paced one request per 1 000 s.
+        let pace = Pace::new(pacing(100_000_000, 10), false);
+        pace.learn(0.001, 0);
+        assert_eq!(pace.get().interval, 100_000_000 * MAX_SLOWDOWN);
+        let learned = Pace::new(pacing(1_000_000_000, 1), true);
+        learned.learn(1e-9, 0);
+        assert_eq!(learned.get().interval, 1_000_000_000 * MAX_SLOWDOWN);
+        let tokens = Pace::new(pacing(UNLIMITED, 1), false);
+        tokens.learn(0.001, 0);
+        assert_eq!(tokens.get(), pacing(SLOWEST_FROM_NOTHING, 1));
+    }
+
+    #[test]
+    fn a_stated_limit_expires_unless_restated() {
+        let pace = Pace::new(pacing(100_000_000, 10), false);
+        pace.learn(2.0, 0);
+        assert_eq!(pace.get(), pacing(500_000_000, 2));
+        assert!(!pace.expire(STATED_FOR - 1));
+        pace.learn(2.0, STATED_FOR / 2);
+        assert!(!pace.expire(STATED_FOR), "restated: holds a minute more");
+        assert!(pace.expire(STATED_FOR / 2 + STATED_FOR));
+        assert_eq!(pace.get(), pacing(100_000_000, 10), "back to the start");
+        assert!(!pace.expire(10 * STATED_FOR), "nothing left to expire");
+        // A token budget learned from nothing goes back to no budget, even
+        // after a 429 cut it.
+        let tokens = Pace::new(pacing(UNLIMITED, 1), false);
+        tokens.learn(1000.0, 0);
+        tokens.throttled();
+        assert!(tokens.expire(STATED_FOR));
+        assert!(!tokens.is_limited() && !tokens.is_cut());
     }
 
     #[test]
     fn fractional_limits_become_slow_intervals() {
         let pace = Pace::new(pacing(200_000_000, 5), false);
-        pace.learn(0.15); // 9 per minute
+        pace.learn(0.15, 0); // 9 per minute
         assert_eq!(pace.get(), pacing(6_666_666_667, 1));
     }
 
@@ -218,7 +323,7 @@ mod tests {
         pace.throttled();
         assert_eq!(pace.get().interval, 200_000_000);
         // A stated limit does not undo the cut...
-        pace.learn(10.0);
+        pace.learn(10.0, 0);
         assert_eq!(pace.get().interval, 200_000_000);
         let mut steps = 0;
         while pace.get().interval > 100_000_000 {

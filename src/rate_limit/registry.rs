@@ -146,7 +146,7 @@ impl Limiter {
                     Origin::Request(authorization) => authorization,
                     Origin::Successor(_) => None,
                 };
-                redis.remote(authorization, key.endpoint, key.model.as_ref())
+                redis.remote(authorization, key.api_key, key.endpoint, key.model.as_ref())
             });
             return scope.with_remote(RemoteScope::new(remote));
         }

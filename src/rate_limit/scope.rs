@@ -234,6 +234,17 @@ impl Scope {
     /// A token grant must hold the queue lock (see `Tokens`).
     #[inline]
     fn grant(&self, now: u64, ask: Ask, tokens: u32) -> Result<(), Refusal> {
+        if self.pace.expire(now) {
+            self.repace_requests(self.pace.get().interval, now);
+        }
+        // Token state is written under the queue lock only, which a grant
+        // with tokens holds.
+        if tokens > 0 {
+            let before = self.tokens.pace.get().interval;
+            if self.tokens.pace.expire(now) {
+                self.repace_tokens(before, now);
+            }
+        }
         let pacing = self.pace.get();
         let token_pacing = self.tokens.pace.get();
         let with_tokens = tokens > 0 && token_pacing.interval != UNLIMITED;
@@ -341,6 +352,37 @@ impl Scope {
         let next = self.adjusted(state, delta, self.tokens.pace.get());
         self.tokens.allow_at.store(next, Ordering::Release);
         self.wake_head_after(queue, delta);
+    }
+
+    /// A request granted `cost` units (and the tokens it took) was never
+    /// sent: its dropped future, or an inner service that failed to become
+    /// ready, gives the units back to the budget they came from, so the
+    /// next request does not wait for a slot nobody used.
+    #[cfg_attr(not(feature = "redis"), allow(unused_variables))]
+    pub(crate) fn give_back(&self, cost: u32, charged: ChargedTo) {
+        let delta = -i64::from(cost.max(1));
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            let pacing = self.pace.get();
+            match charged {
+                ChargedTo::Scope => remote.remote().share_requests(delta, pacing),
+                ChargedTo::Fallback => {
+                    let queue = self.lock();
+                    let pacing = remote.remote().fallback(pacing);
+                    remote.adjust_fallback_requests(|state| self.adjusted(state, delta, pacing));
+                    self.wake_head_after(queue, delta);
+                }
+            }
+            return;
+        }
+        let pacing = self.pace.get();
+        let _ = self
+            .allow_at
+            .value
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                (state != RETIRED).then(|| self.adjusted(state, delta, pacing))
+            });
+        self.wake_head();
     }
 
     /// The GCRA `state` of a budget paced by `pacing`, `delta` units later
@@ -458,7 +500,7 @@ impl Scope {
             let wait = self
                 .instant(until)
                 .saturating_duration_since(self.instant(now));
-            remote.remote().share_pause(wait);
+            remote.remote().share_pause(wait, self.pace.get());
         }
         let previous = self.paused_until.fetch_max(until, Ordering::AcqRel);
         if cut_rate && previous <= now {
@@ -471,22 +513,40 @@ impl Scope {
 
     /// The server said how many requests a second it allows here.
     pub(crate) fn learn_limit(&self, per_second: f64) {
+        let now = self.now();
         let before = self.pace.get().interval;
-        self.pace.learn(per_second);
+        self.pace.learn(per_second, now);
         let after = self.pace.get().interval;
         if before != after {
             #[cfg(feature = "redis")]
             if let Some(remote) = &self.remote {
                 remote.remote().share_rate(false, self.pace.get());
             }
-            let now = self.now();
-            let _ =
-                self.allow_at
-                    .value
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
-                        (state != RETIRED).then(|| rescale(state, now, before, after))
-                    });
+            self.repace_requests(before, now);
             self.wake_head();
+        }
+    }
+
+    /// The request budget's rate moved from the interval `before`: the
+    /// backlog is re-paced at the new one (see `rescale`).
+    fn repace_requests(&self, before: u64, now: u64) {
+        let after = self.pace.get().interval;
+        let _ = self
+            .allow_at
+            .value
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                (state != RETIRED).then(|| rescale(state, now, before, after))
+            });
+    }
+
+    /// The token budget's rate moved from the interval `before`. Call with
+    /// the queue lock held.
+    fn repace_tokens(&self, before: u64, now: u64) {
+        let after = self.tokens.pace.get().interval;
+        if before != after && before != UNLIMITED {
+            let state = self.tokens.allow_at.load(Ordering::Acquire);
+            let state = rescale(state, now, before, after);
+            self.tokens.allow_at.store(state, Ordering::Release);
         }
     }
 
@@ -495,18 +555,15 @@ impl Scope {
         // Under the lock: a token budget that starts here must not race a
         // grant deciding with the old (unlimited) pace.
         let queue = self.lock();
+        let now = self.now();
         let before = self.tokens.pace.get().interval;
-        self.tokens.pace.learn(per_second);
+        self.tokens.pace.learn(per_second, now);
         let after = self.tokens.pace.get().interval;
         #[cfg(feature = "redis")]
         if let (true, Some(remote)) = (before != after, &self.remote) {
             remote.remote().share_rate(true, self.tokens.pace.get());
         }
-        if before != after && before != UNLIMITED {
-            let state = self.tokens.allow_at.load(Ordering::Acquire);
-            let state = rescale(state, self.now(), before, after);
-            self.tokens.allow_at.store(state, Ordering::Release);
-        }
+        self.repace_tokens(before, now);
         let head = queue.waiters.front().and_then(|w| w.waker.clone());
         drop(queue);
         if let (true, Some(head)) = (before != after, head) {

@@ -11,7 +11,7 @@ use super::recent;
 use super::registry::{Limiter, ScopeRef};
 use super::store::{FailOpen, WhenStoreDown};
 use crate::endpoint::Endpoint;
-use crate::extensions::{ApiKeyFingerprint, Cost, Model, TokenCost};
+use crate::extensions::{Cost, Model, TokenCost};
 
 /// Paces requests per scope; made by [`RateLimitLayer`](super::RateLimitLayer).
 ///
@@ -70,17 +70,8 @@ impl<S, P> RateLimit<S, P> {
 
     #[inline]
     fn scope_for<B>(&self, request: &Request<B>) -> Arc<ScopeRef> {
-        // The key itself is never stored, only its keyed hash. Callers that
-        // send many requests set the fingerprint once as an extension.
-        let api_key = match request.extensions().get::<ApiKeyFingerprint>() {
-            Some(fingerprint) => fingerprint.get(),
-            None => request
-                .headers()
-                .get(http::header::AUTHORIZATION)
-                .map_or(0, |auth| {
-                    crate::fingerprint::of_authorization(auth.as_bytes())
-                }),
-        };
+        // The key itself is never stored, only its keyed hash.
+        let api_key = crate::fingerprint::of_request(request);
         let endpoint = Endpoint::from_path(request.uri().path());
         let model = request.extensions().get::<Model>();
         // The headers go down for a new scope in a shared store, whose name
@@ -129,7 +120,7 @@ where
         };
         let inner = self.inner.clone();
         if scope.scope.try_acquire(cost, tokens) {
-            ResponseFuture::granted(inner, request, scope, tokens)
+            ResponseFuture::granted(inner, request, scope, (cost, tokens))
         } else {
             ResponseFuture::waiting(inner, request, scope, (cost, tokens), P::refuse)
         }

@@ -37,6 +37,11 @@ pub(crate) struct RemoteScope {
 #[derive(Debug, Default)]
 struct Head {
     step: Step,
+    /// The request units and tokens the call in flight, or the slot
+    /// reserved, was asked for. A head that leaves hands both on to the
+    /// next head; if that one costs something else, the grant is given back
+    /// and the new head asks for its own (see `takes_over`).
+    asked: (u32, u32),
     /// The fallback budgets' GCRA states (scope time), used while the store
     /// is down.
     fallback_requests: u64,
@@ -86,6 +91,13 @@ impl RemoteScope {
 
     fn head(&self) -> MutexGuard<'_, Head> {
         self.head.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves the fallback request budget's state (a grant given back). Call
+    /// with the scope's queue lock held.
+    pub(crate) fn adjust_fallback_requests(&self, adjust: impl FnOnce(u64) -> u64) {
+        let mut head = self.head();
+        head.fallback_requests = adjust(head.fallback_requests);
     }
 
     /// Moves the fallback token budget's state (a settlement of tokens
@@ -167,6 +179,7 @@ impl Scope {
                     } else {
                         let (requests, token_pacing) = self.rates();
                         let asked = token_pacing.map(|pacing| (pacing, tokens));
+                        head.asked = (cost, asked.map_or(0, |_| tokens));
                         head.step = Step::Asking(remote.remote.ask(requests, cost, asked));
                     }
                 }
@@ -175,6 +188,8 @@ impl Scope {
                         head.step = Step::Asking(asking);
                         return Poll::Pending;
                     }
+                    Poll::Ready(Ok(Answer::Go | Answer::GoIn(_)))
+                        if !self.takes_over(remote, &head, cost, tokens) => {}
                     Poll::Ready(Ok(Answer::Go)) => {
                         drop(head);
                         *slot = NOT_QUEUED;
@@ -194,7 +209,7 @@ impl Scope {
                 },
                 Step::Until { at, go } => {
                     if now >= at {
-                        if go {
+                        if go && self.takes_over(remote, &head, cost, tokens) {
                             drop(head);
                             *slot = NOT_QUEUED;
                             self.pop_head(queue);
@@ -214,6 +229,30 @@ impl Scope {
                 }
             }
         }
+    }
+
+    /// Whether the store's grant, asked for `head.asked`, is this head's
+    /// to take (it costs `cost` units and `tokens` tokens). If another head
+    /// asked for another cost and left, the grant goes back and this head
+    /// must ask for its own: the budget is charged for the request that
+    /// goes. (Given back in the background, so a new ask racing it sees the
+    /// old charge: slower, never faster.)
+    fn takes_over(&self, remote: &RemoteScope, head: &Head, cost: u32, tokens: u32) -> bool {
+        let (requests, token_pacing) = self.rates();
+        let wanted = (cost, token_pacing.map_or(0, |_| tokens));
+        if head.asked == wanted {
+            return true;
+        }
+        let (asked_cost, asked_tokens) = head.asked;
+        remote
+            .remote
+            .share_requests(-i64::from(asked_cost), requests);
+        if let Some(token_pacing) = token_pacing {
+            remote
+                .remote
+                .share_tokens(-i64::from(asked_tokens), token_pacing);
+        }
+        false
     }
 
     /// Decides alone while the store is down, at this process's share of

@@ -14,9 +14,33 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::super::gcra::Pacing;
-use super::super::pace::UNLIMITED;
+use super::super::pace::{STATED_FOR, UNLIMITED};
 use crate::endpoint::Endpoint;
 use crate::extensions::Model;
+
+/// What every script starts with: the server's clock (µs), `keep`, which
+/// makes the key outlive the state it holds, and `rate`, which picks a
+/// learned rate over the caller's while it holds.
+///
+/// A key must live until its fullest budget is full again plus the idle
+/// time (`keep(full_at)`), never less than 1 ms: a TTL computed from the
+/// state alone went negative once the burst tolerance passed the idle time
+/// (`per_minute(60).burst(120)`: 119 s of tolerance), the key vanished, and
+/// every process saw a full bucket, so the quota was unlimited.
+const PRELUDE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function keep(full_at, idle_ms)
+  local want = math.max(1, math.ceil((full_at - now) / 1000)) + idle_ms
+  if redis.call('PTTL', KEYS[1]) < want then redis.call('PEXPIRE', KEYS[1], want) end
+end
+local function rate(learned_i, learned_b, learned_until, i, b)
+  if tonumber(learned_until) and tonumber(learned_until) > now and tonumber(learned_i) then
+    return tonumber(learned_i), tonumber(learned_b)
+  end
+  return i, b
+end
+";
 
 /// The admission script. KEYS[1]: the scope's hash. ARGV: request interval
 /// (µs), request burst, cost, token interval (µs, 0: no token budget), token
@@ -24,18 +48,15 @@ use crate::extensions::Model;
 ///
 /// Fields: `r`/`t` the request and token budgets' GCRA states (µs on the
 /// server's clock: the earliest time the next unit may go), `p` no grant
-/// before this (a 429), `ri`/`rb`/`ti`/`tb` rates learned from the server,
-/// which win over the caller's. Replies `{1, 0}` go now, `{2, W}` go in W µs
-/// (the slot is reserved), `{0, W}` ask again in W µs (nothing taken).
-/// Numbers are written with `%d`: Lua's default formatting keeps 14 digits.
+/// before this (a 429), `ri`/`rb`/`ru` and `ti`/`tb`/`tu` rates learned
+/// from the server and until when they hold, which win over the caller's
+/// until then. Replies `{1, 0}` go now, `{2, W}` go in W µs (the slot is
+/// reserved), `{0, W}` ask again in W µs (nothing taken). Numbers are
+/// written with `%d`: Lua's default formatting keeps 14 digits.
 const ADMIT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local h = redis.call('HMGET', KEYS[1], 'r', 't', 'p', 'ri', 'rb', 'ti', 'tb')
-local ri = tonumber(h[4]) or tonumber(ARGV[1])
-local rb = tonumber(h[5]) or tonumber(ARGV[2])
-local ti = tonumber(h[6]) or tonumber(ARGV[4])
-local tb = tonumber(h[7]) or tonumber(ARGV[5])
+local h = redis.call('HMGET', KEYS[1], 'r', 't', 'p', 'ri', 'rb', 'ru', 'ti', 'tb', 'tu')
+local ri, rb = rate(h[4], h[5], h[6], tonumber(ARGV[1]), tonumber(ARGV[2]))
+local ti, tb = rate(h[7], h[8], h[9], tonumber(ARGV[4]), tonumber(ARGV[5]))
 local cost = tonumber(ARGV[3])
 local tokens = tonumber(ARGV[6])
 local paused = tonumber(h[3]) or 0
@@ -53,65 +74,66 @@ if tokens > 0 and ti > 0 then
   go = math.max(go, t_go)
 end
 if go - now > tonumber(ARGV[8]) then return {0, go - now} end
+local full_at = r_next + ri * (rb - 1)
 if t_next then
   redis.call('HSET', KEYS[1], 'r', string.format('%d', r_next), 't', string.format('%d', t_next))
+  full_at = math.max(full_at, t_next + ti * (tb - 1))
 else
   redis.call('HSET', KEYS[1], 'r', string.format('%d', r_next))
 end
-local last = math.max(r_next, t_next or 0)
-redis.call('PEXPIRE', KEYS[1], math.ceil((last - now) / 1000) + tonumber(ARGV[7]))
+keep(full_at, tonumber(ARGV[7]))
 if go > now then return {2, go - now} end
 return {1, 0}
 ";
 
 /// A 429 pauses the scope in every process. ARGV: the pause (µs), idle TTL
-/// (ms). Resumes paced, not with a burst (as the in-memory scope does).
+/// (ms), the caller's request interval (µs) and burst. Resumes paced, not
+/// with a burst (as the in-memory scope does).
 const PAUSE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local h = redis.call('HMGET', KEYS[1], 'p', 'r', 'ri', 'rb', 'ru')
+local ri, rb = rate(h[3], h[4], h[5], tonumber(ARGV[3]), tonumber(ARGV[4]))
 local p = now + tonumber(ARGV[1])
-local h = redis.call('HMGET', KEYS[1], 'p', 'r')
 if p > (tonumber(h[1]) or 0) then
   redis.call('HSET', KEYS[1], 'p', string.format('%d', p))
 end
-if p > (tonumber(h[2]) or 0) then
+local r = tonumber(h[2]) or 0
+if p > r then
   redis.call('HSET', KEYS[1], 'r', string.format('%d', p))
+  r = p
 end
-local want = math.ceil((p - now) / 1000) + tonumber(ARGV[2])
-if redis.call('PTTL', KEYS[1]) < want then redis.call('PEXPIRE', KEYS[1], want) end
+keep(r + ri * (rb - 1), tonumber(ARGV[2]))
 return 1
 ";
 
-/// An answer's usage settles its token reservation in every process: the
-/// token budget's state moves by `delta` tokens (less used than charged:
-/// back, never past a full bucket; more: forward). ARGV: delta (tokens),
-/// token interval (µs) and burst (the caller's; learned ones win), idle
-/// TTL (ms). A scope whose state expired has nothing to settle.
+/// Moves one budget's state by `delta` units in every process: an answer's
+/// usage settling its token reservation, or a grant never sent given back.
+/// Less than charged moves it back, never past a full bucket; more, forward.
+/// ARGV: the budget (`r` requests, `t` tokens), delta (units), the caller's
+/// interval (µs) and burst (learned ones win), idle TTL (ms). A scope whose
+/// state expired has nothing to settle.
 const SETTLE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local h = redis.call('HMGET', KEYS[1], 't', 'ti', 'tb')
+local f = ARGV[1]
+local h = redis.call('HMGET', KEYS[1], f, f .. 'i', f .. 'b', f .. 'u')
 local state = tonumber(h[1])
 if not state then return 0 end
-local ti = tonumber(h[2]) or tonumber(ARGV[2])
-local tb = tonumber(h[3]) or tonumber(ARGV[3])
-local delta = tonumber(ARGV[1])
-local next = state + ti * delta
-if delta < 0 then next = math.max(next, now - ti * (tb - 1)) end
-if delta < 0 and next > state then next = state end
-redis.call('HSET', KEYS[1], 't', string.format('%d', next))
-local want = math.ceil((next - now) / 1000) + tonumber(ARGV[4])
-if redis.call('PTTL', KEYS[1]) < want then redis.call('PEXPIRE', KEYS[1], want) end
+local i, b = rate(h[2], h[3], h[4], tonumber(ARGV[3]), tonumber(ARGV[4]))
+local delta = tonumber(ARGV[2])
+local next = state + i * delta
+if delta < 0 then next = math.min(state, math.max(next, now - i * (b - 1))) end
+redis.call('HSET', KEYS[1], f, string.format('%d', next))
+keep(next + i * (b - 1), tonumber(ARGV[5]))
 return 1
 ";
 
-/// A rate learned from the server's headers is used by every process.
-/// ARGV: interval field, interval (µs), burst field, burst, idle TTL (ms).
+/// A rate learned from the server is used by every process until it
+/// expires (the key lives that long at least: past it, the rate is
+/// ignored). ARGV: the budget (`r`, `t`), interval (µs), burst, how long it
+/// holds (µs).
 const LEARN: &str = r"
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-end
+local f = ARGV[1]
+local held = tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], f .. 'i', ARGV[2], f .. 'b', ARGV[3], f .. 'u', string.format('%d', now + held))
+keep(now + held, 0)
 return 1
 ";
 
@@ -314,26 +336,38 @@ impl Shared {
         Arc::new(Shared {
             store,
             connection: OnceCell::new(),
-            admit: redis::Script::new(ADMIT),
-            pause: redis::Script::new(PAUSE),
-            learn: redis::Script::new(LEARN),
-            settle: redis::Script::new(SETTLE),
+            admit: script(ADMIT),
+            pause: script(PAUSE),
+            learn: script(LEARN),
+            settle: script(SETTLE),
             health: Mutex::default(),
             fail_closed,
         })
     }
 
     /// The handle of one scope, named from the request's `Authorization`
-    /// value, endpoint class and model.
+    /// value (in the canonical form every fingerprint of a key takes), else
+    /// from its in-process fingerprint `api_key` (0: none), and its
+    /// endpoint class and model.
     pub(crate) fn remote(
         self: &Arc<Self>,
         authorization: Option<&[u8]>,
+        api_key: u64,
         endpoint: Endpoint,
         model: Option<&Model>,
     ) -> Remote {
         let (k0, k1) = self.store.keys;
         let mut hasher = SipHasher13::new_with_keys(k0, k1);
-        hasher.write(authorization.unwrap_or_default());
+        match authorization {
+            Some(value) => crate::fingerprint::feed(&mut hasher, value),
+            // Only this process can tell such fingerprints apart; 0 is the
+            // scope of requests with no key at all.
+            None if api_key != 0 => {
+                hasher.write(b"fingerprint ");
+                hasher.write_u64(api_key);
+            }
+            None => {}
+        }
         let fingerprint = hasher.finish128().as_u128();
         let key = format!(
             "{}:{fingerprint:032x}:{}:{}",
@@ -409,9 +443,16 @@ pub(crate) struct Remote {
     key: Arc<str>,
 }
 
-/// Microseconds, at least 1 (the script's unit).
+/// A script with the prelude every script shares.
+fn script(body: &str) -> redis::Script {
+    redis::Script::new(&format!("{PRELUDE}{body}"))
+}
+
+/// Microseconds, at least 1 (the scripts' unit), rounded up: toward slow,
+/// as `Quota` rounds, so no process paces faster than asked (rounded down,
+/// 600 000 tokens a second paced as 1 000 000).
 fn micros(nanos: u64) -> u64 {
-    (nanos / 1_000).max(1)
+    nanos.div_ceil(1_000).max(1)
 }
 
 fn micros_of(duration: Duration) -> u64 {
@@ -475,9 +516,15 @@ impl Remote {
         })
     }
 
-    /// A 429 pauses this scope in every process for `wait`.
-    pub(crate) fn share_pause(&self, wait: Duration) {
-        let args = vec![micros_of(wait).to_string(), IDLE_TTL_MS.to_string()];
+    /// A 429 pauses this scope in every process for `wait`; `requests` is
+    /// the request budget's pacing here (for the key's lifetime).
+    pub(crate) fn share_pause(&self, wait: Duration, requests: Pacing) {
+        let args = vec![
+            micros_of(wait).to_string(),
+            IDLE_TTL_MS.to_string(),
+            micros(requests.interval).to_string(),
+            requests.burst.max(1).to_string(),
+        ];
         self.send(|shared| &shared.pause, args);
     }
 
@@ -485,10 +532,21 @@ impl Remote {
     /// (negative: given back), paced at `pacing` unless a learned rate is
     /// stored.
     pub(crate) fn share_tokens(&self, delta: i64, pacing: Pacing) {
+        self.settle("t", delta, pacing);
+    }
+
+    /// Moves this scope's request budget by `delta` units in every process
+    /// (negative: a grant never sent, given back).
+    pub(crate) fn share_requests(&self, delta: i64, pacing: Pacing) {
+        self.settle("r", delta, pacing);
+    }
+
+    fn settle(&self, budget: &str, delta: i64, pacing: Pacing) {
         if delta == 0 || pacing.interval == UNLIMITED {
             return;
         }
         let args = vec![
+            budget.to_owned(),
             delta.to_string(),
             micros(pacing.interval).to_string(),
             pacing.burst.max(1).to_string(),
@@ -497,22 +555,24 @@ impl Remote {
         self.send(|shared| &shared.settle, args);
     }
 
-    /// A rate learned from the server is used by every process. `tokens`:
-    /// the token budget's, else the requests'.
+    /// A rate learned from the server is used by every process while it
+    /// holds (`STATED_FOR`). `tokens`: the token budget's, else the
+    /// requests'.
     pub(crate) fn share_rate(&self, tokens: bool, pacing: Pacing) {
-        let (interval, burst) = if tokens { ("ti", "tb") } else { ("ri", "rb") };
         let args = vec![
-            interval.to_owned(),
+            if tokens { "t" } else { "r" }.to_owned(),
             micros(pacing.interval).to_string(),
-            burst.to_owned(),
             pacing.burst.max(1).to_string(),
-            IDLE_TTL_MS.to_string(),
+            micros(STATED_FOR).to_string(),
         ];
         self.send(|shared| &shared.learn, args);
     }
 
-    /// Runs a write in the background, bounded by the timeout; a failure is
-    /// reported like any other (the scope decides alone meanwhile).
+    /// Runs a write in the background, bounded by the timeout. Its failure
+    /// is logged, not taken for an outage: only admission decides health
+    /// (a slow write marking the store down made a fail-closed layer refuse
+    /// every request for a second). What it would have shared is lost, as
+    /// it would be to a restarted server; each process still paces itself.
     fn send(&self, script: fn(&Shared) -> &redis::Script, args: Vec<String>) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
@@ -530,13 +590,11 @@ impl Remote {
                 invocation.invoke_async::<i64>(&mut connection).await
             };
             match tokio::time::timeout(shared.store.timeout, call).await {
-                Ok(Ok(_)) => shared.answered(),
+                Ok(Ok(_)) => {}
                 Ok(Err(error)) => {
-                    shared.fail(&error.to_string());
+                    tracing::debug!(%error, "Redis rate-limit store: a shared write failed");
                 }
-                Err(_) => {
-                    shared.fail("timed out");
-                }
+                Err(_) => tracing::debug!("Redis rate-limit store: a shared write timed out"),
             }
         });
     }
@@ -569,7 +627,12 @@ mod tests {
     fn name(store: RedisStore, authorization: &[u8]) -> Arc<str> {
         let model = Model::new("m/x");
         Shared::new(store, false)
-            .remote(Some(authorization), Endpoint::ChatCompletions, Some(&model))
+            .remote(
+                Some(authorization),
+                0,
+                Endpoint::ChatCompletions,
+                Some(&model),
+            )
             .key
     }
 
@@ -584,6 +647,8 @@ mod tests {
         assert!(one.ends_with(":/chat/completions:m/x"));
         // Another key, or another secret: another name.
         assert_ne!(one, name(store(), b"Bearer sk-other-key"));
+        // One key however its header is spelled, as in memory.
+        assert_eq!(one, name(store(), b"bearer  sk-secret-key "));
         let other = RedisStore::new("redis://127.0.0.1/").unwrap().secret("t");
         assert_ne!(one, name(other, b"Bearer sk-secret-key"));
     }
@@ -600,10 +665,48 @@ mod tests {
         );
     }
 
+    /// Issue 19, bug 5: a background write (pause, settle, learn) that
+    /// failed marked the store down, so a fail-closed layer refused every
+    /// request for a second. Only admission decides health now.
+    #[tokio::test]
+    async fn a_failed_background_write_does_not_mark_the_store_down() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let store = RedisStore::new(&format!("redis://127.0.0.1:{port}/")).unwrap();
+        let remote = Shared::new(store, true).remote(None, 0, Endpoint::ChatCompletions, None);
+        let pacing = Pacing {
+            interval: 1_000_000,
+            burst: 1,
+        };
+        remote.share_pause(Duration::from_secs(1), pacing);
+        remote.share_tokens(-10, pacing);
+        remote.share_rate(false, pacing);
+        // Nothing listens: each write fails within the 50 ms timeout.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!remote.is_down(Instant::now()));
+        // An admission that fails still does.
+        assert!(remote.ask(pacing, 1, None).await.is_err());
+        assert!(remote.is_down(Instant::now()));
+    }
+
+    #[test]
+    fn intervals_go_to_redis_rounded_toward_slow() {
+        assert_eq!(
+            micros(1_666),
+            2,
+            "600 000 a second is not paced as 1 000 000"
+        );
+        assert_eq!(micros(2_000), 2);
+        assert_eq!(micros(1), 1);
+        assert_eq!(micros(0), 1);
+    }
+
     #[test]
     fn fallback_is_this_process_share() {
         let store = RedisStore::new("redis://127.0.0.1/").unwrap().workers(8);
-        let remote = Shared::new(store, false).remote(None, Endpoint::ChatCompletions, None);
+        let remote = Shared::new(store, false).remote(None, 0, Endpoint::ChatCompletions, None);
         let share = remote.fallback(Pacing {
             interval: 50_000_000,
             burst: 20,
