@@ -53,6 +53,14 @@ fn uncontended(c: &mut Criterion) {
         b.iter(|| now(now(tower_rl.ready()).unwrap().call(())))
     });
 
+    // Like for like (issue 19): tower's limiter over the same HTTP service
+    // and request as ours, so each limiter's cost is read as what it adds
+    // over "bare service ready+call".
+    let mut tower_http = tower_layer(Profile::Huge).layer(http_noop());
+    group.bench_function("tower RateLimit over the same HTTP service ready+call", |b| {
+        b.iter(|| now(now(tower_http.ready()).unwrap().call(http::Request::new(()))))
+    });
+
     let gov = governor(Profile::Huge);
     group.bench_function("governor until_ready", |b| {
         b.iter(|| now(gov.until_ready()))
@@ -75,6 +83,14 @@ fn uncontended(c: &mut Criterion) {
         b.iter_batched(
             scoped_request,
             |request| now(now(bare.ready()).unwrap().call(request)),
+            BatchSize::SmallInput,
+        )
+    });
+    let mut tower_scoped = tower_layer(Profile::Huge).layer(http_give_back());
+    group.bench_function("tower RateLimit over the same HTTP service, scoped request", |b| {
+        b.iter_batched(
+            scoped_request,
+            |request| now(now(tower_scoped.ready()).unwrap().call(request)),
             BatchSize::SmallInput,
         )
     });
