@@ -21,8 +21,10 @@
 //!   delay above the cap.
 //! - A `Retry-After` (or `retry-after-ms`) on a retried answer (a 503 from a
 //!   busy platform) is honoured, capped by `max_delay`.
-//! - A request that is not safe to repeat is sent once: by default a `POST`
-//!   that creates a fine-tune job, a batch or a file. See
+//! - A request that may create a billed resource is sent once: by default
+//!   a `POST` or `PATCH` other than chat, completions, embeddings, images,
+//!   rerank and cancels, so `/videos`, `/fine-tunes`, `/batches`, `/files`
+//!   and every path this crate does not know (`/endpoints`, ...). See
 //!   [`Idempotency`](crate::extensions::Idempotency) and
 //!   [`BackoffLayer::retry_non_idempotent`].
 //! - A delay that would end past the request's
@@ -68,10 +70,9 @@
 //! - 501 and 505 are not retried, where the SDKs' "5xx" retries them: they
 //!   say the server does not support the request, which a resend cannot
 //!   change.
-//! - 409 is not retried on a request that creates a fine-tune job, a batch
-//!   or a file, and nothing is resent after a 5xx or a transport error for
-//!   such a request: a second send could start a second billed job. The
-//!   SDKs have no such guard.
+//! - Nothing is resent after a 5xx, a 409 or a transport error for a
+//!   request that may create a billed resource (above): a second send could
+//!   start a second billed job. The SDKs have no such guard.
 //! - `x-should-retry` is obeyed both ways on 4xx and 5xx, as in the SDKs
 //!   (which look at it on error answers only), except that it cannot make
 //!   this layer resend a 429 or a request not safe to repeat.
@@ -119,6 +120,6 @@ mod policy;
 mod service;
 
 pub use self::layer::BackoffLayer;
-pub(crate) use self::policy::creates_billed_work;
+pub(crate) use self::policy::may_create_billed_work;
 pub use self::policy::BackoffPolicy;
 pub use self::service::Backoff;

@@ -120,8 +120,9 @@ impl BackoffPolicy {
         self
     }
 
-    /// Also resend requests that are not safe to repeat (a `POST` creating a
-    /// fine-tune job, a batch or a file). Off by default: a second attempt
+    /// Also resend requests that may not be safe to repeat (a `POST` that
+    /// may create a billed resource: a video, an endpoint, a fine-tune job,
+    /// a batch, a file, or any path this crate does not know). Off by default: a second attempt
     /// could start a second billed job. The
     /// [`Idempotency`](crate::extensions::Idempotency) extension overrides
     /// this per request.
@@ -165,23 +166,34 @@ impl BackoffPolicy {
         match request.extensions().get::<Idempotency>() {
             Some(Idempotency::Idempotent) => true,
             Some(Idempotency::NonIdempotent) => false,
-            None => self.retry_non_idempotent || !creates_billed_work(request),
+            None => self.retry_non_idempotent || !may_create_billed_work(request),
         }
     }
 }
 
-/// A `POST` that creates a fine-tune job, a batch or a file: sending it twice
-/// could start two billed jobs. Cancelling is safe to repeat.
-pub(crate) fn creates_billed_work<B>(request: &Request<B>) -> bool {
-    if request.method() != Method::POST {
+/// A request that may create a billed resource, so that sending it twice
+/// could start two billed jobs (two videos, two endpoints, two fine-tunes):
+/// a `POST` or `PATCH`, unless it is one of the inference calls whose
+/// answer is all they make (chat, completions, embeddings, images, rerank:
+/// a second send bills a second answer, never a second resource), or a
+/// cancel. A path this crate does not know is assumed to create one: new
+/// endpoints (`/endpoints`, `/evaluation`, `/deployments`...) mostly do.
+/// `GET`, `PUT`, `DELETE` and the rest are idempotent by HTTP's rules.
+pub(crate) fn may_create_billed_work<B>(request: &Request<B>) -> bool {
+    let method = request.method();
+    if method != Method::POST && method != Method::PATCH {
         return false;
     }
     let path = request.uri().path();
-    let endpoint = Endpoint::from_path(path);
-    matches!(
-        endpoint,
-        Endpoint::FineTunes | Endpoint::Batches | Endpoint::Files
-    ) && !path.trim_end_matches('/').ends_with("/cancel")
+    let inference = matches!(
+        Endpoint::from_path(path),
+        Endpoint::ChatCompletions
+            | Endpoint::Completions
+            | Endpoint::Embeddings
+            | Endpoint::ImagesGenerations
+            | Endpoint::Rerank
+    );
+    !inference && !path.trim_end_matches('/').ends_with("/cancel")
 }
 
 /// `Some(server's wait, if any)` when this outcome may be resent.
@@ -225,7 +237,7 @@ fn retryable<B, ResB, E>(
 fn retryable_status<B>(status: StatusCode, request: &Request<B>) -> bool {
     match status.as_u16() {
         408 => true,
-        409 => !creates_billed_work(request),
+        409 => !may_create_billed_work(request),
         501 | 505 => false,
         500..=599 => true,
         _ => false,

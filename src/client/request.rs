@@ -7,6 +7,7 @@ use http::{HeaderValue, Method};
 use serde::Serialize;
 
 use super::error::Error;
+use crate::extensions::Idempotency;
 
 /// A typed request to Together's API.
 ///
@@ -87,6 +88,15 @@ pub trait ApiRequest: Clone + Send + 'static {
     /// settle the reservation. Default `None`: the estimate stands.
     fn used_tokens(&self, response: &Self::Response) -> Option<u64> {
         let _ = response;
+        None
+    }
+
+    /// Whether the request is safe to send again after a 5xx or a transport
+    /// error, put on it as the [`Idempotency`] extension. Default `None`:
+    /// the backoff layer decides from the method and path, and a `POST` to
+    /// a path it does not know is sent once (it may create a billed
+    /// resource).
+    fn idempotency(&self) -> Option<Idempotency> {
         None
     }
 }

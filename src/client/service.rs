@@ -167,7 +167,7 @@ impl Together {
                 model: request.model(),
                 token_estimate: request.token_estimate(),
                 authorize: true,
-                idempotency: None,
+                idempotency: request.idempotency(),
                 accept,
             };
             // With a fallback left, an open circuit should hand over at
