@@ -40,18 +40,14 @@
 //! # One attempt budget per call
 //!
 //! As the outer retry layer, this one gives each call that has none an
-//! [`AttemptBudget`](crate::extensions::AttemptBudget) (5 sends by default,
-//! or `max_retries + 1` when that is more; see
+//! [`AttemptBudget`](crate::extensions::AttemptBudget) before its first
+//! send (5 sends by default, or `max_retries + 1` when that is more; see
 //! [`BackoffLayer::max_attempts`]), so a call makes at most 5 sends in total
 //! by default, whatever mix of 429s, 5xx and transport errors it meets,
-//! instead of up to 5 × 5. When this layer keeps a copy of the request it
-//! makes every resend itself (the `RetryAfterLayer` below hands its 429s
-//! up), so it counts them on that copy from the first resend on, and a
-//! call sent once carries no budget and allocates none for it. When it
-//! keeps none (a request not safe to repeat), the budget is on the request
-//! from the first send, and the `RetryAfterLayer` below draws from it. A
-//! second backoff layer below one that keeps the copy sends once and gives
-//! every outcome up.
+//! instead of up to 5 × 5. The budget goes down with the request (and
+//! every copy of it): the `RetryAfterLayer` below, which keeps its own copy
+//! and resends its own 429s, draws from the same count, whatever sits
+//! between them. Two backoff layers stacked draw from it too.
 //!
 //! # Compared with Together's SDKs
 //!

@@ -5,7 +5,6 @@ use tower::retry::Policy;
 
 use crate::endpoint::Endpoint;
 use crate::extensions::{AttemptBudget, Deadline, Idempotency};
-use crate::retry_after::{HandOff429, RetryAfterPolicy};
 use crate::telemetry::metrics;
 use crate::{circuit_breaker, jitter, retry_budget, wait_hint};
 
@@ -53,14 +52,6 @@ pub struct BackoffPolicy {
     retry_non_idempotent: bool,
     /// Resends made so far for this request.
     retries: u32,
-    /// The policy of the 429 layer below while it hands its 429s up to
-    /// this one, with its count of resends since this layer's last own
-    /// resend (after which that layer would have started a fresh count).
-    below: Option<RetryAfterPolicy>,
-    /// Set by the layer: the size of the [`AttemptBudget`] put on this
-    /// layer's copy of the request at its first resend, when the call has
-    /// none. (Composed by hand into a `Retry`, the policy puts none.)
-    budget_size: Option<u32>,
 }
 
 impl Default for BackoffPolicy {
@@ -72,8 +63,6 @@ impl Default for BackoffPolicy {
             jitter_fraction: 0.25,
             retry_non_idempotent: false,
             retries: 0,
-            below: None,
-            budget_size: None,
         }
     }
 }
@@ -133,23 +122,6 @@ impl BackoffPolicy {
 
     pub(crate) fn retry_limit(&self) -> u32 {
         self.max_retries
-    }
-
-    /// This policy as the layer runs it: it gives a call without an
-    /// [`AttemptBudget`] one of `size` sends at its first resend.
-    pub(crate) fn with_budget_size(mut self, size: u32) -> Self {
-        self.budget_size = Some(size);
-        self
-    }
-
-    /// Before the first claim of a call this layer holds (see
-    /// `AttemptBudget::hold_for_below`): the budget goes on this layer's
-    /// copy, which every later resend is cloned from. Nothing below resends
-    /// on its own, so nothing was counted before it.
-    fn start_budget<B>(&self, request: &mut Request<B>) {
-        if let Some(size) = self.budget_size {
-            AttemptBudget::ensure(request, size);
-        }
     }
 
     /// `base × 2^retry`, capped, then shortened by up to `jitter_fraction`
@@ -257,21 +229,8 @@ where
     ) -> Option<Self::Future> {
         // Every outcome reaches the call's circuit first (once, whichever
         // retry layer sees it first); an open circuit stops resends.
-        let handed_up = match result {
-            Ok(response) => HandOff429::take(response),
-            Err(_) => None,
-        };
         if !circuit_breaker::observe(request, result) {
             return None;
-        }
-        if let (Some(handed_up), Ok(response)) = (handed_up, &*result) {
-            // A 429 the layer below handed up: resent here from this
-            // layer's copy, as that layer would have (its wait, its count).
-            self.start_budget(request);
-            return self
-                .below
-                .get_or_insert(handed_up)
-                .resend_429(request, response);
         }
         let server_wait = retryable(request, result)?;
         if self.retries >= self.max_retries {
@@ -290,7 +249,6 @@ where
             }
         }
         // Last, so an outcome not resent for another reason costs nothing.
-        self.start_budget(request);
         if !AttemptBudget::claim_for(request) {
             tracing::debug!("backoff: the call's attempt budget is spent, giving up");
             return None;
@@ -305,9 +263,6 @@ where
         }
         // Below `max_retries`, checked above: cannot overflow.
         self.retries += 1;
-        // The 429 layer below meets the resend as a new call, with a fresh
-        // count of its own.
-        self.below = None;
         metrics::retry(request, "backoff");
         tracing::debug!(
             reason = "backoff",
