@@ -352,6 +352,13 @@ impl Together {
         work: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
         match deadline {
+            // Already past (a zero total timeout): time's up before anything
+            // is sent, however fast the server would have been. tokio's
+            // `timeout_at` polls the work once first, so an instant answer
+            // would get through and a slow one not.
+            Some(deadline) if deadline <= Instant::now() => {
+                Err(Error::timeout("the request's total timeout elapsed"))
+            }
             Some(deadline) => tokio::time::timeout_at(deadline, work)
                 .await
                 .unwrap_or_else(|_| Err(Error::timeout("the request's total timeout elapsed"))),
