@@ -99,6 +99,14 @@ pub trait ApiRequest: Clone + Send + 'static {
     fn idempotency(&self) -> Option<Idempotency> {
         None
     }
+
+    /// Whether the answer is a download (read up to the client's
+    /// `max_download_bytes`) rather than JSON (`max_response_bytes`).
+    /// Default: when the answer is kept as [`Bytes`] (a file's content,
+    /// audio).
+    fn is_download(&self) -> bool {
+        std::any::TypeId::of::<Self::Response>() == std::any::TypeId::of::<Bytes>()
+    }
 }
 
 /// The body of a typed request, with its content type.
