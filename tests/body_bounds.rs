@@ -143,7 +143,9 @@ async fn a_json_answer_over_16_mib_is_refused_and_a_download_is_not() {
     let answer: Result<serde_json::Value, _> =
         bounded(client.call(http::Method::GET, "/big", None)).await;
     // Not `unwrap_err`: it would print 16 MiB of answer.
-    let error = answer.err().expect("a 16 MiB + 1 JSON answer was read");
+    let Err(error) = answer else {
+        panic!("a 16 MiB + 1 JSON answer was read");
+    };
     assert!(error.to_string().contains("16777216"), "{error}");
 
     // The same bytes as a file's content: a download, under its own limit.
@@ -167,6 +169,8 @@ async fn both_limits_can_be_set() {
     assert!(error.to_string().contains("2048"), "{error}");
     let answer: Result<serde_json::Value, _> =
         bounded(client.call(http::Method::GET, "/big", None)).await;
-    let error = answer.err().expect("a 2049-byte JSON answer was read");
+    let Err(error) = answer else {
+        panic!("a 2049-byte JSON answer was read");
+    };
     assert!(error.to_string().contains("1024"), "{error}");
 }
