@@ -17,16 +17,13 @@ use http::Request;
 /// 5xx and transport errors it meets. Each layer's own `max_retries` still
 /// applies: a budget can only lower the number of sends, never raise it.
 ///
-/// The retry layers insert one when the request has none (see
-/// `BackoffLayer::max_attempts` and `RetryAfterLayer::max_attempts`): a
-/// [`BackoffLayer`](crate::BackoffLayer) that keeps a copy of the request
-/// decides every resend of the call itself (the 429 layer below hands its
-/// 429s up to it), so it puts the budget on that copy at its first resend,
-/// and a call that is never resent costs no budget at all; otherwise the
-/// outermost layer inserts one before the first send. Layers below find it
-/// in the request and draw from the same count, and a layer that sees none
-/// is at the call's first send. Insert one yourself to set the budget of
-/// one call. Clones share the count (it is behind an `Arc`), which is what
+/// Each retry layer inserts one before the call's first send when the
+/// request has none (see `BackoffLayer::max_attempts` and
+/// `RetryAfterLayer::max_attempts`), so the outermost retry layer makes it,
+/// and the layers below find it on the request (and on every copy of it)
+/// and draw from the same count. It travels down with the request, never
+/// up with a response, so any layer may sit between the retry layers.
+/// Insert one yourself to set the budget of one call. Clones share the count (it is behind an `Arc`), which is what
 /// carries it across the clones of the request each resend is made from;
 /// so give every call its own budget.
 ///
@@ -45,13 +42,6 @@ pub struct AttemptBudget {
     /// Sends made or granted so far, the first one included.
     sent: Arc<AtomicU32>,
 }
-
-/// A retry layer above holds a copy of this call's request and makes every
-/// resend (see [`AttemptBudget::hold_for_below`]). Zero-sized, so marking a
-/// request allocates nothing; it travels with the request and its copies,
-/// not back up.
-#[derive(Clone, Copy, Debug)]
-struct HeldAbove;
 
 impl AttemptBudget {
     /// The default number of sends per call: the first and 4 resends.
@@ -95,21 +85,6 @@ impl AttemptBudget {
         if extensions.get::<AttemptBudget>().is_none() {
             extensions.insert(AttemptBudget::new(max_attempts));
         }
-    }
-
-    /// Marks `request` as held by a retry layer above that keeps a copy of
-    /// it and makes every resend, the 429s handed up to it included: the
-    /// retry layers below send without a copy of their own, so a call is
-    /// copied once, not once per layer, and its sends are counted in one
-    /// place.
-    pub(crate) fn hold_for_below<B>(request: &mut Request<B>) {
-        request.extensions_mut().insert(HeldAbove);
-    }
-
-    /// Whether a retry layer above holds a copy of `request` and makes
-    /// every resend.
-    pub(crate) fn held_above<B>(request: &Request<B>) -> bool {
-        request.extensions().get::<HeldAbove>().is_some()
     }
 
     /// Claims one more send for `request`: `true` when it carries no budget

@@ -233,9 +233,14 @@ impl fmt::Debug for ApiKeyFingerprint {
 /// Whether a request may be sent again after a 5xx or a transport error.
 ///
 /// By default the [`BackoffLayer`](crate::BackoffLayer) decides from the method
-/// and path: a `POST` that creates a fine-tune job, a batch or a file is sent
-/// once, because a second attempt could start a second billed job. Set this
-/// extension to override that decision for one request.
+/// and path: a `POST` or `PATCH` is sent once, because a second attempt could
+/// create a second billed resource (a video, an endpoint, a fine-tune job, a
+/// batch, a file), unless it is one of the inference calls whose answer is
+/// all they make (`/chat/completions`, `/completions`, `/embeddings`,
+/// `/images/generations`, `/rerank`) or a `.../cancel`. A path the layer
+/// does not know counts as creating one. Set this extension to override
+/// that decision for one request; the typed client sets it on the requests
+/// it knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Idempotency {
     /// Safe to send again: retried after a 5xx or a transport error.

@@ -4,6 +4,8 @@
 //! nor hangs. `PROPTEST_CASES` sets the number of cases (64 by default).
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,6 +15,8 @@ use http_body::Frame;
 use http_body_util::{Full, StreamBody};
 use proptest::prelude::*;
 use serde_json::json;
+use tower::ServiceExt;
+use tower_together::client::ErrorKind;
 use tower_together::{ChatRequest, Message, Together, TogetherBuilder};
 
 type Req = Request<Full<Bytes>>;
@@ -105,42 +109,68 @@ proptest! {
     }
 }
 
+/// Every duration setting at `Duration::MAX` is "no limit": the stream
+/// comes through whole. At zero, the total timeout has passed before the
+/// call starts: a typed timeout, at once, with nothing sent. Either way,
+/// no panic and no hang.
 #[tokio::test(start_paused = true)]
 async fn every_client_duration_setting_at_zero_and_max_neither_panics_nor_hangs() {
     let body = sse(&["one".into(), "two".into()]);
-    for setting in [Duration::ZERO, Duration::MAX] {
-        let builder = Together::builder()
+    let builder = |setting| {
+        Together::builder()
             .connect_timeout(setting)
             .timeout(setting)
             .stream_idle_timeout(Some(setting))
             .total_timeout(Some(setting))
-            .poll_interval(setting);
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(3600),
-            streamed_or_error(builder, body.clone()),
-        )
-        .await;
-        assert!(outcome.is_ok(), "{setting:?}: hung");
-    }
+            .poll_interval(setting)
+    };
+    let within = |call| tokio::time::timeout(Duration::from_secs(3600), call);
+
+    let start = tokio::time::Instant::now();
+    let (outcome, sends) = within(streamed_or_error(builder(Duration::MAX), body.clone()))
+        .await
+        .expect("Duration::MAX: hung");
+    assert_eq!(outcome.map_err(|e| e.to_string()), Ok(2), "Duration::MAX");
+    assert_eq!(sends, 1);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+
+    let (outcome, sends) = within(streamed_or_error(builder(Duration::ZERO), body))
+        .await
+        .expect("Duration::ZERO: hung");
+    let error = outcome.expect_err("a zero total timeout lets nothing through");
+    assert!(error.is_timeout(), "Duration::ZERO: {error:?}");
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    assert_eq!(sends, 0, "nothing sent past the deadline");
+    assert_eq!(start.elapsed(), Duration::ZERO);
 }
 
-/// Like `streamed`, but a zero timeout may refuse the call: any `Result`,
-/// as long as nothing panics.
-async fn streamed_or_error(builder: TogetherBuilder, body: String) -> Result<usize, String> {
+/// Like `streamed`, returning the typed error instead of panicking, and
+/// the sends the server saw.
+async fn streamed_or_error(
+    builder: TogetherBuilder,
+    body: String,
+) -> (Result<usize, tower_together::Error>, usize) {
+    let sends = Arc::new(AtomicUsize::new(0));
+    let counter = sends.clone();
+    let server = cut_server(body, vec![7, 30]).map_request(move |req: Req| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        req
+    });
     let client = builder
         .api_key("sk-test")
         .base_url("http://sim.test/v1")
-        .build_with_transport(cut_server(body, vec![7, 30]))
-        .map_err(|e| e.to_string())?;
-    let request = ChatRequest::new(MODEL, vec![Message::user("hi")]);
-    let mut stream = client
-        .chat_stream(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut count = 0;
-    while let Some(chunk) = stream.next().await {
-        chunk.map_err(|e| e.to_string())?;
-        count += 1;
+        .build_with_transport(server)
+        .unwrap();
+    let outcome = async {
+        let request = ChatRequest::new(MODEL, vec![Message::user("hi")]);
+        let mut stream = client.chat_stream(request).await?;
+        let mut count = 0;
+        while let Some(chunk) = stream.next().await {
+            chunk?;
+            count += 1;
+        }
+        Ok(count)
     }
-    Ok(count)
+    .await;
+    (outcome, sends.load(Ordering::SeqCst))
 }

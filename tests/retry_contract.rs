@@ -376,13 +376,12 @@ async fn chat_through(script: Vec<Outcome>, retries: u32) -> (Response<String>, 
     (response, server)
 }
 
-/// Below a backoff layer that keeps a copy of the request, the 429 layer
-/// keeps none: it hands its 429s up and the backoff layer resends them from
-/// its copy. The wire sees what the 429 layer alone would make it see: its
-/// wait, its count (started afresh after a 5xx resend, which it meets as a
-/// new call), and the answer given back carries no trace of the hand-off.
+/// Below a backoff layer, the 429 layer resends its 429s itself, from its
+/// own copy: the wire sees its wait, its count (started afresh after a 5xx
+/// resend, which it meets as a new call), and the answer given back
+/// carries nothing added on the way.
 #[tokio::test(start_paused = true)]
-async fn handed_up_429s_are_resent_as_the_429_layer_would() {
+async fn stacked_429s_are_resent_as_the_429_layer_alone_would() {
     // Its wait.
     let script = vec![Status(429, vec![("retry-after", "3")]), status(200)];
     let (response, server) = chat_through(script, 4).await;
@@ -407,7 +406,10 @@ async fn handed_up_429s_are_resent_as_the_429_layer_would() {
         let (response, server) = chat_through(script.clone(), retries).await;
         assert_eq!(response.status(), final_status, "{script:?}");
         assert_eq!(server.sends(), sends, "{script:?}");
-        assert!(response.extensions().is_empty(), "the hand-off leaked out");
+        assert!(
+            response.extensions().is_empty(),
+            "a layer tagged the answer"
+        );
     }
 }
 
@@ -425,12 +427,10 @@ async fn a_429_on_a_request_the_backoff_layer_will_not_repeat_is_still_resent() 
     assert_eq!(server.sends(), 2);
 }
 
-/// Below a backoff layer that keeps a copy, the call's budget is made at
-/// the first resend, on that copy: the first send carries none (a call sent
-/// once allocates none), and every resend after it, the 429s handed up
-/// included, carries the count so far.
+/// The outer layer makes the call's budget before the first send, and
+/// every send by either layer carries the count so far.
 #[tokio::test(start_paused = true)]
-async fn the_budget_is_made_at_the_first_resend_and_counts_every_send() {
+async fn the_budget_is_made_before_the_first_send_and_counts_every_send() {
     let script = vec![
         status(503),
         Status(429, vec![("retry-after", "1")]),
@@ -439,10 +439,10 @@ async fn the_budget_is_made_at_the_first_resend_and_counts_every_send() {
     ];
     let (response, server) = chat_through(script, 4).await;
     assert_eq!(response.status(), 200);
-    assert_eq!(server.budgets(), vec![None, Some(2), Some(3), Some(4)]);
+    assert_eq!(server.budgets(), vec![Some(1), Some(2), Some(3), Some(4)]);
 
-    // A request the backoff layer will not repeat: the budget is there
-    // from the first send, for the 429 layer that resends it.
+    // A request the backoff layer will not repeat: the same, for the 429
+    // layer that resends it.
     let server = Scripted::new(vec![status(429), status(200)]);
     stack_with_429_retries(&server, 4)
         .oneshot(post("/fine-tunes"))
@@ -451,11 +451,11 @@ async fn the_budget_is_made_at_the_first_resend_and_counts_every_send() {
     assert_eq!(server.budgets(), vec![Some(1), Some(2)]);
 }
 
-/// A backoff layer below another that holds the call's copy sends once and
-/// gives every outcome up: the outer layer makes every resend, on its own
-/// delays, and a 429 handed up from further below still reaches it.
+/// Two backoff layers stacked each resend on their own, and the call's one
+/// budget bounds them both: the inner one's delays, 5 sends in all (not
+/// 5 × 5); a 429 from further below is still resent by the 429 layer.
 #[tokio::test(start_paused = true)]
-async fn a_backoff_layer_below_another_resends_nothing_itself() {
+async fn nested_backoff_layers_share_the_calls_budget() {
     let nested = |server: &Scripted| {
         ServiceBuilder::new()
             .layer(
@@ -474,20 +474,23 @@ async fn a_backoff_layer_below_another_resends_nothing_itself() {
     let server = Scripted::new(vec![status(503)]);
     let response = nested(&server).oneshot(chat()).await.unwrap();
     assert_eq!(response.status(), 503);
-    let secs = |s: &[u64]| {
+    let millis = |s: &[u64]| {
         s.iter()
-            .map(|&s| Duration::from_secs(s))
+            .map(|&s| Duration::from_millis(s))
             .collect::<Vec<_>>()
     };
     assert_eq!(
         server.gaps(),
-        secs(&[1, 2, 4, 8]),
-        "the outer layer's delays"
+        millis(&[10, 20, 40, 80]),
+        "the inner layer's delays, then the budget is spent"
     );
 
     let server = Scripted::new(vec![Status(429, vec![("retry-after", "3")]), status(200)]);
     let response = nested(&server).oneshot(chat()).await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(server.gaps(), secs(&[3]));
-    assert!(response.extensions().is_empty(), "the hand-off leaked out");
+    assert_eq!(server.gaps(), millis(&[3000]));
+    assert!(
+        response.extensions().is_empty(),
+        "a layer tagged the answer"
+    );
 }

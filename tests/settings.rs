@@ -2,7 +2,9 @@
 //! extremes: `Duration::ZERO` and `Duration::MAX`, 0 and `u32::MAX` retries
 //! and attempts, NaN and out-of-range jitter fractions. A request through
 //! each combination, on paused time, must finish (no panic, no endless
-//! loop) with a send count the settings allow.
+//! loop) with exactly the sends and final status its settings make of the
+//! script, worked out here from the documented rules, independently of the
+//! layers' code.
 
 use std::future::{ready, Ready};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -93,115 +95,314 @@ fn failing() -> Script {
 
 /// The requests each combination is tried with: none, the nearest and the
 /// farthest deadline, and a caller's budget at both ends.
-fn requests() -> Vec<Request<String>> {
-    let plain = || {
-        Request::post("https://api.together.ai/v1/chat/completions")
-            .body(String::from("{}"))
-            .unwrap()
-    };
-    let mut out = vec![plain()];
-    for deadline in EXTREMES {
-        let mut request = plain();
-        request.extensions_mut().insert(Deadline::after(deadline));
-        out.push(request);
-    }
-    for attempts in COUNTS {
-        let mut request = plain();
-        request
-            .extensions_mut()
-            .insert(AttemptBudget::new(attempts));
-        out.push(request);
-    }
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Plain,
+    Deadline(Duration),
+    Budget(u32),
+}
+
+fn kinds() -> Vec<Kind> {
+    let mut out = vec![Kind::Plain];
+    out.extend(EXTREMES.map(Kind::Deadline));
+    out.extend(COUNTS.map(Kind::Budget));
     out
 }
 
-fn retry_after_layers() -> Vec<RetryAfterLayer> {
-    let mut layers = Vec::new();
+fn request(kind: Kind) -> Request<String> {
+    let mut request = Request::post("https://api.together.ai/v1/chat/completions")
+        .body(String::from("{}"))
+        .unwrap();
+    match kind {
+        Kind::Plain => {}
+        Kind::Deadline(after) => {
+            request.extensions_mut().insert(Deadline::after(after));
+        }
+        Kind::Budget(attempts) => {
+            request
+                .extensions_mut()
+                .insert(AttemptBudget::new(attempts));
+        }
+    }
+    request
+}
+
+/// `Deadline::after(Duration::MAX)` is clamped to 30 years from now.
+const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// Whether `kind`'s deadline lets a wait of `wait` start `elapsed` into
+/// the call.
+fn deadline_allows(kind: Kind, elapsed: Duration, wait: Duration) -> bool {
+    let Kind::Deadline(after) = kind else {
+        return true;
+    };
+    let deadline = after.min(FAR);
+    elapsed.checked_add(wait).is_some_and(|end| end <= deadline)
+}
+
+/// How a call ended: the last status, or a transport error (0).
+fn ended(outcome: &Result<Response<String>, &'static str>) -> u16 {
+    outcome.as_ref().map_or(0, |r| r.status().as_u16())
+}
+
+/// The server's hint on the 2nd and 3rd 429 (`1e300` s, 400 nines of ms),
+/// and on the last 503 of `failing`: clamped to a day.
+const MAX_HINT: Duration = tower_together::wait_hint::MAX_HINT;
+
+#[derive(Clone, Copy, Debug)]
+struct RetryAfterSettings {
+    retries: u32,
+    jitter: Duration,
+    default_wait: Duration,
+    max_wait: Duration,
+    max_attempts: Option<u32>,
+}
+
+impl RetryAfterSettings {
+    fn layer(self) -> RetryAfterLayer {
+        let layer = RetryAfterLayer::new()
+            .max_retries(self.retries)
+            .jitter(self.jitter)
+            .default_wait(self.default_wait)
+            .max_wait(self.max_wait);
+        match self.max_attempts {
+            Some(attempts) => layer.max_attempts(attempts),
+            None => layer,
+        }
+    }
+
+    /// The budget a call without one gets: `max_attempts`, else 5 or
+    /// `max_retries + 1` when more.
+    fn budget(self) -> u32 {
+        self.max_attempts
+            .unwrap_or_else(|| self.retries.saturating_add(1).max(5))
+    }
+
+    /// Whether the 429 layer resends after its `retry`-th 429 (from 0),
+    /// whose hint is `hint`, `elapsed` into the call, with `sent` sends of
+    /// `budget` made; and the wait if so. Jitter is 0 or `Duration::MAX`:
+    /// added, it makes any wait it joins nonzero (a zero draw out of 2^64
+    /// ignored).
+    fn resends(
+        self,
+        retry: u32,
+        hint: Option<Duration>,
+        kind: Kind,
+        elapsed: Duration,
+        sent: u32,
+        budget: u32,
+    ) -> Option<Duration> {
+        let asked = hint.unwrap_or(self.default_wait);
+        let wait = asked.saturating_add(self.jitter);
+        (retry < self.retries
+            && asked <= self.max_wait
+            && deadline_allows(kind, elapsed, wait)
+            && sent < budget)
+            .then_some(wait)
+    }
+
+    /// Sends and final status of `too_many` through this layer alone.
+    fn expected(self, kind: Kind, budget: Option<u32>) -> (usize, u16) {
+        let budget = match kind {
+            Kind::Budget(attempts) => attempts.max(1),
+            _ => budget.unwrap_or(u32::MAX),
+        };
+        let hints = [None, Some(MAX_HINT), Some(MAX_HINT)];
+        let mut elapsed = Duration::ZERO;
+        for (retry, hint) in (0..).zip(hints) {
+            match self.resends(retry, hint, kind, elapsed, retry + 1, budget) {
+                Some(wait) => elapsed = elapsed.saturating_add(wait),
+                None => return (retry as usize + 1, 429),
+            }
+        }
+        (4, 200)
+    }
+
+    /// A draw of jitter up to 584 years against a deadline 30 years away:
+    /// which way it falls is chance, by design.
+    fn outcome_is_chance(self, kind: Kind) -> bool {
+        self.jitter == Duration::MAX && matches!(kind, Kind::Deadline(d) if d == Duration::MAX)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct BackoffSettings {
+    retries: u32,
+    base: Duration,
+    cap: Duration,
+    fraction: f64,
+    max_attempts: Option<u32>,
+}
+
+impl BackoffSettings {
+    fn layer(self) -> BackoffLayer {
+        let layer = BackoffLayer::new()
+            .max_retries(self.retries)
+            .base_delay(self.base)
+            .max_delay(self.cap)
+            .jitter_fraction(self.fraction)
+            .retry_non_idempotent(self.retries == 0);
+        match self.max_attempts {
+            Some(attempts) => layer.max_attempts(attempts),
+            None => layer,
+        }
+    }
+
+    fn budget(self) -> u32 {
+        self.max_attempts
+            .unwrap_or_else(|| self.retries.saturating_add(1).max(5))
+    }
+
+    /// The delay before resend `retry` (from 0) after an answer with
+    /// `hint`. Jitter only shortens it: a zero stays zero and a huge one
+    /// stays past any deadline (shortened below 30 years out of 584
+    /// billion: ignored).
+    fn resends(
+        self,
+        retry: u32,
+        hint: Option<Duration>,
+        kind: Kind,
+        elapsed: Duration,
+        sent: u32,
+        budget: u32,
+    ) -> Option<Duration> {
+        let delay = match hint {
+            Some(wait) => wait.min(self.cap),
+            None => self
+                .base
+                .saturating_mul(1u32.checked_shl(retry).unwrap_or(u32::MAX))
+                .min(self.cap),
+        };
+        (retry < self.retries && deadline_allows(kind, elapsed, delay) && sent < budget)
+            .then_some(delay)
+    }
+
+    /// Sends and final status (0: the transport error) of `failing`
+    /// through this layer alone.
+    fn expected(self, kind: Kind, budget: Option<u32>) -> (usize, u16) {
+        let budget = match kind {
+            Kind::Budget(attempts) => attempts.max(1),
+            _ => budget.unwrap_or(u32::MAX),
+        };
+        let answers = [(503, None), (0, None), (503, Some(MAX_HINT))];
+        let mut elapsed = Duration::ZERO;
+        for (retry, (status, hint)) in (0..).zip(answers) {
+            match self.resends(retry, hint, kind, elapsed, retry + 1, budget) {
+                Some(wait) => elapsed = elapsed.saturating_add(wait),
+                None => return (retry as usize + 1, status),
+            }
+        }
+        (4, 200)
+    }
+}
+
+fn retry_after_settings() -> Vec<RetryAfterSettings> {
+    let mut out = Vec::new();
     for retries in COUNTS {
         for jitter in EXTREMES {
             for default_wait in EXTREMES {
                 for max_wait in EXTREMES {
-                    let layer = RetryAfterLayer::new()
-                        .max_retries(retries)
-                        .jitter(jitter)
-                        .default_wait(default_wait)
-                        .max_wait(max_wait);
-                    layers.push(layer);
-                    for attempts in COUNTS {
-                        layers.push(layer.max_attempts(attempts));
+                    for max_attempts in [None, Some(0), Some(u32::MAX)] {
+                        out.push(RetryAfterSettings {
+                            retries,
+                            jitter,
+                            default_wait,
+                            max_wait,
+                            max_attempts,
+                        });
                     }
                 }
             }
         }
     }
-    layers
+    out
 }
 
-fn backoff_layers() -> Vec<BackoffLayer> {
-    let mut layers = Vec::new();
+fn backoff_settings() -> Vec<BackoffSettings> {
+    let mut out = Vec::new();
     for retries in COUNTS {
         for base in EXTREMES {
             for cap in EXTREMES {
                 for fraction in [f64::NAN, -1.0, 0.0, 1.0, f64::INFINITY, f64::MAX] {
-                    let layer = BackoffLayer::new()
-                        .max_retries(retries)
-                        .base_delay(base)
-                        .max_delay(cap)
-                        .jitter_fraction(fraction)
-                        .retry_non_idempotent(retries == 0);
-                    layers.push(layer);
-                    for attempts in COUNTS {
-                        layers.push(layer.max_attempts(attempts));
+                    for max_attempts in [None, Some(0), Some(u32::MAX)] {
+                        out.push(BackoffSettings {
+                            retries,
+                            base,
+                            cap,
+                            fraction,
+                            max_attempts,
+                        });
                     }
                 }
             }
         }
     }
-    layers
+    out
 }
 
-/// Sends and final status must fit the script: at most its length + 1
-/// sends, and the final 200 only after the whole script.
-fn check(script: &Script, outcome: Result<Response<String>, &'static str>, what: &str) {
-    let sends = script.sends();
-    assert!((1..=4).contains(&sends), "{what}: {sends} sends");
-    if let Ok(response) = &outcome {
-        assert_eq!(
-            response.status() == 200,
-            sends == 4,
-            "{what}: {sends} sends"
-        );
-    }
+/// Exactly the sends and final status the settings make of the script.
+fn check(
+    script: &Script,
+    outcome: Result<Response<String>, &'static str>,
+    expected: (usize, u16),
+    what: &str,
+) {
+    assert_eq!((script.sends(), ended(&outcome)), expected, "{what}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_layer_at_every_extreme() {
-    for layer in retry_after_layers() {
-        for request in requests() {
-            let what = format!("{layer:?} {:?}", request.extensions());
+    let mut chance = 0;
+    for settings in retry_after_settings() {
+        for kind in kinds() {
+            if settings.outcome_is_chance(kind) {
+                chance += 1;
+                continue;
+            }
             let script = too_many();
-            let outcome = layer.layer(script.clone()).oneshot(request).await;
-            check(&script, outcome, &what);
+            let outcome = settings
+                .layer()
+                .layer(script.clone())
+                .oneshot(request(kind))
+                .await;
+            let expected = settings.expected(kind, Some(settings.budget()));
+            check(
+                &script,
+                outcome,
+                expected,
+                &format!("{settings:?} {kind:?}"),
+            );
         }
     }
+    // Two retry counts × two default waits × two max waits × three budgets.
+    assert_eq!(chance, 24, "only the jitter-against-deadline draws skipped");
 }
 
 #[tokio::test(start_paused = true)]
 async fn backoff_layer_at_every_extreme() {
-    for layer in backoff_layers() {
-        for request in requests() {
-            let what = format!("{layer:?} {:?}", request.extensions());
+    for settings in backoff_settings() {
+        for kind in kinds() {
             let script = failing();
-            let outcome = layer.layer(script.clone()).oneshot(request).await;
-            check(&script, outcome, &what);
+            let outcome = settings
+                .layer()
+                .layer(script.clone())
+                .oneshot(request(kind))
+                .await;
+            let expected = settings.expected(kind, Some(settings.budget()));
+            check(
+                &script,
+                outcome,
+                expected,
+                &format!("{settings:?} {kind:?}"),
+            );
         }
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn both_layers_stacked_at_their_extremes() {
-    let backoffs = backoff_layers();
-    let retry_afters = retry_after_layers();
+    let backoffs = backoff_settings();
+    let retry_afters = retry_after_settings();
     // Every pairing would be thousands of runs; a stride pairs each backoff
     // setting with a varied retry-after setting.
     for (i, backoff) in backoffs.iter().enumerate() {
@@ -212,15 +413,33 @@ async fn both_layers_stacked_at_their_extremes() {
             None,
         ]);
         let service = ServiceBuilder::new()
-            .layer(*backoff)
-            .layer(retry_after)
+            .layer(backoff.layer())
+            .layer(retry_after.layer())
             .service(script.clone());
-        let outcome = service.oneshot(requests().remove(0)).await;
-        check(
-            &script,
-            outcome,
-            &format!("{backoff:?} over {retry_after:?}"),
-        );
+        let outcome = service.oneshot(request(Kind::Plain)).await;
+        // The outer layer's budget is the call's; the 429 layer resends
+        // the first answer, the backoff layer the next two (the 429 layer
+        // meeting each resend as a new call).
+        let budget = backoff.budget();
+        let plain = Kind::Plain;
+        let zero = Duration::ZERO;
+        let expected = if retry_after
+            .resends(0, None, plain, zero, 1, budget)
+            .is_none()
+        {
+            (1, 429)
+        } else if backoff
+            .resends(0, Some(MAX_HINT), plain, zero, 2, budget)
+            .is_none()
+        {
+            (2, 503)
+        } else if backoff.resends(1, None, plain, zero, 3, budget).is_none() {
+            (3, 0)
+        } else {
+            (4, 200)
+        };
+        let what = format!("{backoff:?} over {retry_after:?}");
+        check(&script, outcome, expected, &what);
     }
 }
 
@@ -235,9 +454,18 @@ async fn policies_alone_at_their_extremes() {
                 .max_wait(duration);
             let script = too_many();
             let outcome = Retry::new(policy, script.clone())
-                .oneshot(requests().remove(0))
+                .oneshot(request(Kind::Plain))
                 .await;
-            check(&script, outcome, &format!("{policy:?}"));
+            let settings = RetryAfterSettings {
+                retries,
+                jitter: duration,
+                default_wait: duration,
+                max_wait: duration,
+                max_attempts: None,
+            };
+            // Composed by hand, no budget: `max_retries` alone bounds it.
+            let expected = settings.expected(Kind::Plain, None);
+            check(&script, outcome, expected, &format!("{policy:?}"));
 
             let policy = BackoffPolicy::new()
                 .max_retries(retries)
@@ -247,9 +475,17 @@ async fn policies_alone_at_their_extremes() {
                 .retry_non_idempotent(true);
             let script = failing();
             let outcome = Retry::new(policy, script.clone())
-                .oneshot(requests().remove(0))
+                .oneshot(request(Kind::Plain))
                 .await;
-            check(&script, outcome, &format!("{policy:?}"));
+            let settings = BackoffSettings {
+                retries,
+                base: duration,
+                cap: duration,
+                fraction: f64::NAN,
+                max_attempts: None,
+            };
+            let expected = settings.expected(Kind::Plain, None);
+            check(&script, outcome, expected, &format!("{policy:?}"));
         }
     }
 }
@@ -260,7 +496,7 @@ async fn zero_retries_send_once_and_zero_waits_do_not_sleep() {
     let service = RetryAfterLayer::new().max_retries(0).layer(script.clone());
     assert_eq!(
         service
-            .oneshot(requests().remove(0))
+            .oneshot(request(Kind::Plain))
             .await
             .unwrap()
             .status(),
@@ -279,7 +515,7 @@ async fn zero_retries_send_once_and_zero_waits_do_not_sleep() {
     let start = tokio::time::Instant::now();
     assert_eq!(
         service
-            .oneshot(requests().remove(0))
+            .oneshot(request(Kind::Plain))
             .await
             .unwrap()
             .status(),
@@ -296,7 +532,7 @@ async fn zero_retries_send_once_and_zero_waits_do_not_sleep() {
     let start = tokio::time::Instant::now();
     assert_eq!(
         service
-            .oneshot(requests().remove(0))
+            .oneshot(request(Kind::Plain))
             .await
             .unwrap()
             .status(),

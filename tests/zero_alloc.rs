@@ -159,16 +159,15 @@ async fn another_limiter_dropped_costs_this_ones_requests_nothing() {
 /// The target is zero, and it is missed (BENCHMARKS.md): a layer that may
 /// resend must keep a copy of the request before its first send (the
 /// inner service consumes it), and an `http::Request` with extensions (the
-/// model, the key's fingerprint) clones its extension map with one
-/// allocation per value. The 429 layer below the backoff layer keeps no
-/// copy of its own (it hands its 429s up), so one copy per call; and the
-/// backoff layer, which then makes every resend, gives the call its
-/// attempt budget only at the first resend (the mark it leaves for the
-/// layers below is zero-sized). This test pins that: nothing but the copy
-/// per request, so any new allocation in either layer, or a second copy,
+/// model, the key's fingerprint, the call's attempt budget) clones its
+/// extension map with one allocation per value. Each retry layer keeps its
+/// own copy, so that each is correct alone and any layer may sit between
+/// them, and the outer one gives the call its budget (an `Arc` and its
+/// slot) before the first send: one budget and two copies per call. This
+/// test pins that: any new allocation in either layer, or a third copy,
 /// fails it.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn the_retry_layers_allocate_only_one_request_copy() {
+async fn the_retry_layers_allocate_a_budget_and_one_request_copy_each() {
     let limiter = RateLimitLayer::new(Quota::per_second(1_000_000).burst(1_000_000));
     let service = ServiceBuilder::new()
         .layer(BackoffLayer::new())
@@ -177,22 +176,29 @@ async fn the_retry_layers_allocate_only_one_request_copy() {
         .service(ok());
     let per = per_request(service, 1_000).await;
 
-    let original = request();
+    let mut original = request();
+    let before = allocations();
+    original
+        .extensions_mut()
+        .insert(AttemptBudget::new(AttemptBudget::DEFAULT_MAX_ATTEMPTS));
+    let budget = allocations() - before;
     let before = allocations();
     let clone = original.clone();
     let one_clone = allocations() - before;
     drop((clone, original));
 
-    eprintln!("stack: {per} allocations per request (a request copy: {one_clone})");
+    eprintln!(
+        "stack: {per} allocations per request (a budget: {budget}, a request copy: {one_clone})"
+    );
     // Exactly: the stray allocation once allowed for here was the scope
     // cache emptied by a parallel test's limiter drop (fixed; see above).
-    assert_eq!(per, one_clone as f64);
+    assert_eq!(per, (budget + 2 * one_clone) as f64);
 }
 
 /// A job-creating POST is not safe to repeat: the backoff layer keeps no
 /// copy, and the 429 layer below (which resends 429s, safe for any request)
-/// keeps one and draws from a budget the call gets before its first send:
-/// the copy, an `Arc` and its extension slot in the request and the copy.
+/// keeps one and draws from the budget the call gets before its first send:
+/// the budget and one copy.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_request_the_backoff_layer_will_not_repeat_gets_its_budget_up_front() {
     let service = ServiceBuilder::new()
@@ -218,6 +224,7 @@ async fn a_request_the_backoff_layer_will_not_repeat_gets_its_budget_up_front() 
     let before = allocations();
     drop(budgeted.clone());
     let one_clone = allocations() - before;
+    eprintln!("job: {} allocations per request", counted as f64 / 100.0);
     assert_eq!(counted as f64 / 100.0, (one_clone + budget) as f64);
 }
 

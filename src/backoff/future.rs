@@ -14,34 +14,15 @@ use tower_service::Service;
 use super::policy::BackoffPolicy;
 
 pin_project! {
-    /// Resends with backoff (from this layer's copy of the request), or,
-    /// below a retry layer that holds the copy and makes every resend,
-    /// sends once and gives the outcome up to it.
+    /// Sends the request, and resends it from this layer's own copy after
+    /// each 5xx or transport error its policy resends.
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<B>>,
         BackoffPolicy: Policy<Request<B>, S::Response, S::Error>,
     {
         #[pin]
-        kind: Kind<S, B>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<S, B>
-    where
-        S: Service<Request<B>>,
-        BackoffPolicy: Policy<Request<B>, S::Response, S::Error>,
-    {
-        Resending {
-            #[pin]
-            future: RetryFuture<BackoffPolicy, S, Request<B>>,
-        },
-        HandingUp {
-            #[pin]
-            future: S::Future,
-        },
+        future: RetryFuture<BackoffPolicy, S, Request<B>>,
     }
 }
 
@@ -50,16 +31,8 @@ where
     S: Service<Request<B>>,
     BackoffPolicy: Policy<Request<B>, S::Response, S::Error>,
 {
-    pub(crate) fn resending(future: RetryFuture<BackoffPolicy, S, Request<B>>) -> Self {
-        ResponseFuture {
-            kind: Kind::Resending { future },
-        }
-    }
-
-    pub(crate) fn handing_up(future: S::Future) -> Self {
-        ResponseFuture {
-            kind: Kind::HandingUp { future },
-        }
+    pub(crate) fn new(future: RetryFuture<BackoffPolicy, S, Request<B>>) -> Self {
+        ResponseFuture { future }
     }
 }
 
@@ -71,12 +44,7 @@ where
     type Output = Result<S::Response, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Resending { future } => future.poll(cx),
-            // The layer above reads the outcome as its own: a 429 handed up
-            // by a 429 layer below keeps its tag.
-            KindProj::HandingUp { future } => future.poll(cx),
-        }
+        self.project().future.poll(cx)
     }
 }
 
@@ -86,12 +54,6 @@ where
     BackoffPolicy: Policy<Request<B>, S::Response, S::Error>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.kind {
-            Kind::Resending { .. } => "resending",
-            Kind::HandingUp { .. } => "handing up",
-        };
-        f.debug_struct("ResponseFuture")
-            .field("kind", &kind)
-            .finish()
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }

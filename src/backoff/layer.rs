@@ -62,8 +62,9 @@ impl BackoffLayer {
         self.jitter_fraction(fraction)
     }
 
-    /// Also resend requests that are not safe to repeat (a `POST` creating a
-    /// fine-tune job, a batch or a file). Off by default: a second attempt
+    /// Also resend requests that may not be safe to repeat (a `POST` that
+    /// may create a billed resource: a video, an endpoint, a fine-tune job,
+    /// a batch, a file, or any path this crate does not know). Off by default: a second attempt
     /// could start a second billed job. The
     /// [`Idempotency`](crate::extensions::Idempotency) extension overrides
     /// this per request.

@@ -21,8 +21,10 @@
 //!   delay above the cap.
 //! - A `Retry-After` (or `retry-after-ms`) on a retried answer (a 503 from a
 //!   busy platform) is honoured, capped by `max_delay`.
-//! - A request that is not safe to repeat is sent once: by default a `POST`
-//!   that creates a fine-tune job, a batch or a file. See
+//! - A request that may create a billed resource is sent once: by default
+//!   a `POST` or `PATCH` other than chat, completions, embeddings, images,
+//!   rerank and cancels, so `/videos`, `/fine-tunes`, `/batches`, `/files`
+//!   and every path this crate does not know (`/endpoints`, ...). See
 //!   [`Idempotency`](crate::extensions::Idempotency) and
 //!   [`BackoffLayer::retry_non_idempotent`].
 //! - A delay that would end past the request's
@@ -38,18 +40,14 @@
 //! # One attempt budget per call
 //!
 //! As the outer retry layer, this one gives each call that has none an
-//! [`AttemptBudget`](crate::extensions::AttemptBudget) (5 sends by default,
-//! or `max_retries + 1` when that is more; see
+//! [`AttemptBudget`](crate::extensions::AttemptBudget) before its first
+//! send (5 sends by default, or `max_retries + 1` when that is more; see
 //! [`BackoffLayer::max_attempts`]), so a call makes at most 5 sends in total
 //! by default, whatever mix of 429s, 5xx and transport errors it meets,
-//! instead of up to 5 × 5. When this layer keeps a copy of the request it
-//! makes every resend itself (the `RetryAfterLayer` below hands its 429s
-//! up), so it counts them on that copy from the first resend on, and a
-//! call sent once carries no budget and allocates none for it. When it
-//! keeps none (a request not safe to repeat), the budget is on the request
-//! from the first send, and the `RetryAfterLayer` below draws from it. A
-//! second backoff layer below one that keeps the copy sends once and gives
-//! every outcome up.
+//! instead of up to 5 × 5. The budget goes down with the request (and
+//! every copy of it): the `RetryAfterLayer` below, which keeps its own copy
+//! and resends its own 429s, draws from the same count, whatever sits
+//! between them. Two backoff layers stacked draw from it too.
 //!
 //! # Compared with Together's SDKs
 //!
@@ -68,10 +66,9 @@
 //! - 501 and 505 are not retried, where the SDKs' "5xx" retries them: they
 //!   say the server does not support the request, which a resend cannot
 //!   change.
-//! - 409 is not retried on a request that creates a fine-tune job, a batch
-//!   or a file, and nothing is resent after a 5xx or a transport error for
-//!   such a request: a second send could start a second billed job. The
-//!   SDKs have no such guard.
+//! - Nothing is resent after a 5xx, a 409 or a transport error for a
+//!   request that may create a billed resource (above): a second send could
+//!   start a second billed job. The SDKs have no such guard.
 //! - `x-should-retry` is obeyed both ways on 4xx and 5xx, as in the SDKs
 //!   (which look at it on error answers only), except that it cannot make
 //!   this layer resend a 429 or a request not safe to repeat.
@@ -119,6 +116,6 @@ mod policy;
 mod service;
 
 pub use self::layer::BackoffLayer;
-pub(crate) use self::policy::creates_billed_work;
+pub(crate) use self::policy::may_create_billed_work;
 pub use self::policy::BackoffPolicy;
 pub use self::service::Backoff;

@@ -5,7 +5,6 @@ use tower::retry::Policy;
 
 use crate::endpoint::Endpoint;
 use crate::extensions::{AttemptBudget, Deadline, Idempotency};
-use crate::retry_after::{HandOff429, RetryAfterPolicy};
 use crate::telemetry::metrics;
 use crate::{circuit_breaker, jitter, retry_budget, wait_hint};
 
@@ -53,14 +52,6 @@ pub struct BackoffPolicy {
     retry_non_idempotent: bool,
     /// Resends made so far for this request.
     retries: u32,
-    /// The policy of the 429 layer below while it hands its 429s up to
-    /// this one, with its count of resends since this layer's last own
-    /// resend (after which that layer would have started a fresh count).
-    below: Option<RetryAfterPolicy>,
-    /// Set by the layer: the size of the [`AttemptBudget`] put on this
-    /// layer's copy of the request at its first resend, when the call has
-    /// none. (Composed by hand into a `Retry`, the policy puts none.)
-    budget_size: Option<u32>,
 }
 
 impl Default for BackoffPolicy {
@@ -72,8 +63,6 @@ impl Default for BackoffPolicy {
             jitter_fraction: 0.25,
             retry_non_idempotent: false,
             retries: 0,
-            below: None,
-            budget_size: None,
         }
     }
 }
@@ -120,8 +109,9 @@ impl BackoffPolicy {
         self
     }
 
-    /// Also resend requests that are not safe to repeat (a `POST` creating a
-    /// fine-tune job, a batch or a file). Off by default: a second attempt
+    /// Also resend requests that may not be safe to repeat (a `POST` that
+    /// may create a billed resource: a video, an endpoint, a fine-tune job,
+    /// a batch, a file, or any path this crate does not know). Off by default: a second attempt
     /// could start a second billed job. The
     /// [`Idempotency`](crate::extensions::Idempotency) extension overrides
     /// this per request.
@@ -132,23 +122,6 @@ impl BackoffPolicy {
 
     pub(crate) fn retry_limit(&self) -> u32 {
         self.max_retries
-    }
-
-    /// This policy as the layer runs it: it gives a call without an
-    /// [`AttemptBudget`] one of `size` sends at its first resend.
-    pub(crate) fn with_budget_size(mut self, size: u32) -> Self {
-        self.budget_size = Some(size);
-        self
-    }
-
-    /// Before the first claim of a call this layer holds (see
-    /// `AttemptBudget::hold_for_below`): the budget goes on this layer's
-    /// copy, which every later resend is cloned from. Nothing below resends
-    /// on its own, so nothing was counted before it.
-    fn start_budget<B>(&self, request: &mut Request<B>) {
-        if let Some(size) = self.budget_size {
-            AttemptBudget::ensure(request, size);
-        }
     }
 
     /// `base × 2^retry`, capped, then shortened by up to `jitter_fraction`
@@ -165,23 +138,34 @@ impl BackoffPolicy {
         match request.extensions().get::<Idempotency>() {
             Some(Idempotency::Idempotent) => true,
             Some(Idempotency::NonIdempotent) => false,
-            None => self.retry_non_idempotent || !creates_billed_work(request),
+            None => self.retry_non_idempotent || !may_create_billed_work(request),
         }
     }
 }
 
-/// A `POST` that creates a fine-tune job, a batch or a file: sending it twice
-/// could start two billed jobs. Cancelling is safe to repeat.
-pub(crate) fn creates_billed_work<B>(request: &Request<B>) -> bool {
-    if request.method() != Method::POST {
+/// A request that may create a billed resource, so that sending it twice
+/// could start two billed jobs (two videos, two endpoints, two fine-tunes):
+/// a `POST` or `PATCH`, unless it is one of the inference calls whose
+/// answer is all they make (chat, completions, embeddings, images, rerank:
+/// a second send bills a second answer, never a second resource), or a
+/// cancel. A path this crate does not know is assumed to create one: new
+/// endpoints (`/endpoints`, `/evaluation`, `/deployments`...) mostly do.
+/// `GET`, `PUT`, `DELETE` and the rest are idempotent by HTTP's rules.
+pub(crate) fn may_create_billed_work<B>(request: &Request<B>) -> bool {
+    let method = request.method();
+    if method != Method::POST && method != Method::PATCH {
         return false;
     }
     let path = request.uri().path();
-    let endpoint = Endpoint::from_path(path);
-    matches!(
-        endpoint,
-        Endpoint::FineTunes | Endpoint::Batches | Endpoint::Files
-    ) && !path.trim_end_matches('/').ends_with("/cancel")
+    let inference = matches!(
+        Endpoint::from_path(path),
+        Endpoint::ChatCompletions
+            | Endpoint::Completions
+            | Endpoint::Embeddings
+            | Endpoint::ImagesGenerations
+            | Endpoint::Rerank
+    );
+    !inference && !path.trim_end_matches('/').ends_with("/cancel")
 }
 
 /// `Some(server's wait, if any)` when this outcome may be resent.
@@ -225,7 +209,7 @@ fn retryable<B, ResB, E>(
 fn retryable_status<B>(status: StatusCode, request: &Request<B>) -> bool {
     match status.as_u16() {
         408 => true,
-        409 => !creates_billed_work(request),
+        409 => !may_create_billed_work(request),
         501 | 505 => false,
         500..=599 => true,
         _ => false,
@@ -245,21 +229,8 @@ where
     ) -> Option<Self::Future> {
         // Every outcome reaches the call's circuit first (once, whichever
         // retry layer sees it first); an open circuit stops resends.
-        let handed_up = match result {
-            Ok(response) => HandOff429::take(response),
-            Err(_) => None,
-        };
         if !circuit_breaker::observe(request, result) {
             return None;
-        }
-        if let (Some(handed_up), Ok(response)) = (handed_up, &*result) {
-            // A 429 the layer below handed up: resent here from this
-            // layer's copy, as that layer would have (its wait, its count).
-            self.start_budget(request);
-            return self
-                .below
-                .get_or_insert(handed_up)
-                .resend_429(request, response);
         }
         let server_wait = retryable(request, result)?;
         if self.retries >= self.max_retries {
@@ -278,7 +249,6 @@ where
             }
         }
         // Last, so an outcome not resent for another reason costs nothing.
-        self.start_budget(request);
         if !AttemptBudget::claim_for(request) {
             tracing::debug!("backoff: the call's attempt budget is spent, giving up");
             return None;
@@ -293,9 +263,6 @@ where
         }
         // Below `max_retries`, checked above: cannot overflow.
         self.retries += 1;
-        // The 429 layer below meets the resend as a new call, with a fresh
-        // count of its own.
-        self.below = None;
         metrics::retry(request, "backoff");
         tracing::debug!(
             reason = "backoff",

@@ -150,7 +150,7 @@ fn replayable<B>(request: &Request<B>) -> bool {
     match request.extensions().get::<Idempotency>() {
         Some(Idempotency::Idempotent) => true,
         Some(Idempotency::NonIdempotent) => false,
-        None => !crate::backoff::creates_billed_work(request),
+        None => !crate::backoff::may_create_billed_work(request),
     }
 }
 

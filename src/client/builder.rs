@@ -210,8 +210,10 @@ impl TogetherBuilder {
         self
     }
 
-    /// How long a stream may stay silent between two chunks before it ends
-    /// with a timeout error (default 60 s); `None` to wait for ever.
+    /// How long a response body may stay silent (between two chunks of a
+    /// stream, or while a JSON answer, a download or an error body is read)
+    /// before the call ends (default 60 s): a timeout error, or for an
+    /// error body the error from what came. `None` to wait for ever.
     pub fn stream_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.config.stream_idle_timeout = timeout;
         self
@@ -265,9 +267,17 @@ impl TogetherBuilder {
         self
     }
 
-    /// The largest response body read (default 512 MiB).
+    /// The largest JSON answer read (default 16 MiB: an embeddings answer
+    /// for 200 inputs of 4 096 dimensions). A larger one is an error.
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.config.max_response_bytes = bytes.max(1);
+        self
+    }
+
+    /// The largest download read: a file's content, audio, any answer kept
+    /// as bytes (default 512 MiB).
+    pub fn max_download_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_download_bytes = bytes.max(1);
         self
     }
 

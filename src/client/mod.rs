@@ -278,6 +278,7 @@ struct Config {
     fine_tune_cap: usize,
     poll_interval: Duration,
     max_response_bytes: usize,
+    max_download_bytes: usize,
 }
 
 impl Default for Config {
@@ -290,7 +291,14 @@ impl Default for Config {
             embed_concurrency: 8,
             fine_tune_cap: 3,
             poll_interval: Duration::from_secs(10),
-            max_response_bytes: 512 * 1024 * 1024,
+            // The largest JSON answers are embedding batches: 20 inputs (the
+            // helper's batch) of 4 096 floats at ~20 bytes each is 1.6 MB, so
+            // 16 MiB leaves room for 200 such inputs in one request while a
+            // runaway or hostile body costs at most 16 MiB of memory.
+            max_response_bytes: 16 * 1024 * 1024,
+            // A file's content (batch output, fine-tune results) or audio:
+            // large, and read whole into memory, so bounded too.
+            max_download_bytes: 512 * 1024 * 1024,
         }
     }
 }

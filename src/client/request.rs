@@ -7,6 +7,7 @@ use http::{HeaderValue, Method};
 use serde::Serialize;
 
 use super::error::Error;
+use crate::extensions::Idempotency;
 
 /// A typed request to Together's API.
 ///
@@ -88,6 +89,23 @@ pub trait ApiRequest: Clone + Send + 'static {
     fn used_tokens(&self, response: &Self::Response) -> Option<u64> {
         let _ = response;
         None
+    }
+
+    /// Whether the request is safe to send again after a 5xx or a transport
+    /// error, put on it as the [`Idempotency`] extension. Default `None`:
+    /// the backoff layer decides from the method and path, and a `POST` to
+    /// a path it does not know is sent once (it may create a billed
+    /// resource).
+    fn idempotency(&self) -> Option<Idempotency> {
+        None
+    }
+
+    /// Whether the answer is a download (read up to the client's
+    /// `max_download_bytes`) rather than JSON (`max_response_bytes`).
+    /// Default: when the answer is kept as [`Bytes`] (a file's content,
+    /// audio).
+    fn is_download(&self) -> bool {
+        std::any::TypeId::of::<Self::Response>() == std::any::TypeId::of::<Bytes>()
     }
 }
 

@@ -96,7 +96,12 @@ impl Together {
         let work = async {
             let (request, response) = self.open(request, deadline, "application/json").await?;
             let reservation = response.extensions().get::<TokenReservation>().cloned();
-            let body = self.read_body(response).await?;
+            let limit = if request.is_download() {
+                self.inner.config.max_download_bytes
+            } else {
+                self.inner.config.max_response_bytes
+            };
+            let body = self.read_body(response, limit).await?;
             let mut decoded = request.decode(body.clone());
             if decoded.is_err() && body.is_empty() {
                 // An empty 2xx body (a DELETE answered with 204...) decodes as `null`.
@@ -167,7 +172,7 @@ impl Together {
                 model: request.model(),
                 token_estimate: request.token_estimate(),
                 authorize: true,
-                idempotency: None,
+                idempotency: request.idempotency(),
                 accept,
             };
             // With a fallback left, an open circuit should hand over at
@@ -263,12 +268,16 @@ impl Together {
         ready.call(request).await.map_err(Error::transport)
     }
 
-    /// Reads a 2xx body, bounded.
-    pub(crate) async fn read_body(&self, response: Response<ResponseBody>) -> Result<Bytes, Error> {
-        let limit = self.inner.config.max_response_bytes;
+    /// Reads a 2xx body, bounded in size by `limit` and in time by the idle
+    /// timeout between two frames.
+    pub(crate) async fn read_body(
+        &self,
+        response: Response<ResponseBody>,
+        limit: usize,
+    ) -> Result<Bytes, Error> {
         let mut body = response.into_body();
         let mut collected = bytes::BytesMut::new();
-        while let Some(frame) = body.frame().await {
+        while let Some(frame) = self.next_frame(&mut body).await? {
             let frame = frame.map_err(Error::transport)?;
             if let Ok(data) = frame.into_data() {
                 if collected.len() + data.len() > limit {
@@ -280,6 +289,27 @@ impl Together {
             }
         }
         Ok(collected.freeze())
+    }
+
+    /// The body's next frame, or a timeout error when it sends nothing for
+    /// the idle timeout: without it, a body that stalls after its headers
+    /// holds the call until the total timeout, or for ever without one.
+    async fn next_frame(
+        &self,
+        body: &mut ResponseBody,
+    ) -> Result<
+        Option<Result<http_body::Frame<Bytes>, <ResponseBody as http_body::Body>::Error>>,
+        Error,
+    > {
+        match self.inner.config.stream_idle_timeout {
+            Some(idle) => tokio::time::timeout(idle, body.frame()).await.map_err(|_| {
+                Error::timeout(format!(
+                    "the response body sent nothing for {} ms",
+                    idle.as_millis()
+                ))
+            }),
+            None => Ok(body.frame().await),
+        }
     }
 
     /// Turns a non-2xx response into an [`Error`], reading a bounded prefix
@@ -295,7 +325,9 @@ impl Together {
         // Read frame by frame and stop at the cap: an endless error body must
         // not hold the caller.
         while prefix.len() < MAX_ERROR_BODY {
-            match body.frame().await {
+            // A body that stalls ends the read too: the status and what
+            // came are the error, without waiting for the rest.
+            match self.next_frame(&mut body).await.ok().flatten() {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         let take = data.len().min(MAX_ERROR_BODY - prefix.len());
@@ -352,6 +384,13 @@ impl Together {
         work: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
         match deadline {
+            // Already past (a zero total timeout): time's up before anything
+            // is sent, however fast the server would have been. tokio's
+            // `timeout_at` polls the work once first, so an instant answer
+            // would get through and a slow one not.
+            Some(deadline) if deadline <= Instant::now() => {
+                Err(Error::timeout("the request's total timeout elapsed"))
+            }
             Some(deadline) => tokio::time::timeout_at(deadline, work)
                 .await
                 .unwrap_or_else(|_| Err(Error::timeout("the request's total timeout elapsed"))),

@@ -56,7 +56,13 @@ pub struct SseStream<T> {
     body: ResponseBody,
     buffer: Vec<u8>,
     scanned: usize,
+    /// The last line ended in `\r` at the end of the buffer: a `\n`
+    /// starting the next frame is the same line end, not an empty line.
+    skip_lf: bool,
     data: String,
+    /// Where the JSON held in `data` stands, kept as lines are appended so
+    /// that "is it whole?" costs nothing per line.
+    held: JsonDepth,
     ready: VecDeque<Result<T, Error>>,
     finished: bool,
     secret: Option<Arc<str>>,
@@ -95,7 +101,9 @@ impl<T: DeserializeOwned> SseStream<T> {
             body,
             buffer: Vec::new(),
             scanned: 0,
+            skip_lf: false,
             data: String::new(),
+            held: JsonDepth::default(),
             ready: VecDeque::new(),
             finished: false,
             secret,
@@ -115,23 +123,39 @@ impl<T: DeserializeOwned> SseStream<T> {
         self
     }
 
-    /// Splits the buffer into lines and handles each complete one. The
-    /// buffer is compacted once per call, and bytes already searched for a
-    /// newline are not searched again, so many small lines in one frame or
-    /// one long line over many frames stay linear.
+    /// Splits the buffer into lines (ended by `\n`, `\r\n` or `\r`, as
+    /// the SSE format allows) and handles each complete one. The buffer is
+    /// compacted once per call, and bytes already searched for a line end
+    /// are not searched again, so many small lines in one frame or one long
+    /// line over many frames stay linear.
     fn drain_lines(&mut self) {
         let buffer = std::mem::take(&mut self.buffer);
         let mut start = 0;
-        let mut search_from = self.scanned;
+        if self.skip_lf && !buffer.is_empty() {
+            self.skip_lf = false;
+            if buffer[0] == b'\n' {
+                start = 1;
+            }
+        }
+        let mut search_from = self.scanned.max(start);
         while !self.finished {
-            let Some(offset) = buffer[search_from..].iter().position(|&b| b == b'\n') else {
+            let Some(offset) = buffer[search_from..]
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+            else {
                 break;
             };
             let end = search_from + offset;
-            let line = &buffer[start..end];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            self.handle_line(line);
+            self.handle_line(&buffer[start..end]);
             start = end + 1;
+            if buffer[end] == b'\r' {
+                match buffer.get(start) {
+                    Some(b'\n') => start += 1,
+                    Some(_) => {}
+                    // The `\n` of a `\r\n` may come in the next frame.
+                    None => self.skip_lf = true,
+                }
+            }
             search_from = start;
         }
         if self.finished {
@@ -166,19 +190,24 @@ impl<T: DeserializeOwned> SseStream<T> {
         };
         // Lenient with servers that omit the blank line between events: a
         // complete event already held is sent before a new one starts.
-        if !self.data.is_empty() && is_complete(&self.data) {
+        // Whether it is whole was worked out as its lines came in: parsing
+        // it again here, on every line, made a long multi-line event cost
+        // the square of its length.
+        if !self.data.is_empty() && self.held.is_whole() {
             self.dispatch();
         }
         if !self.data.is_empty() {
             self.data.push('\n');
         }
         self.data.push_str(text);
+        self.held.feed(text.as_bytes());
         if self.data.len() > MAX_EVENT_BYTES {
             self.fail(Error::stream("an event is longer than the limit"));
         }
     }
 
     fn dispatch(&mut self) {
+        self.held = JsonDepth::default();
         let data = std::mem::take(&mut self.data);
         let data = data.trim();
         if data.is_empty() || self.finished {
@@ -215,6 +244,7 @@ impl<T: DeserializeOwned> SseStream<T> {
         self.buffer.clear();
         self.scanned = 0;
         self.data.clear();
+        self.held = JsonDepth::default();
     }
 
     fn end_of_body(&mut self) {
@@ -229,8 +259,48 @@ impl<T: DeserializeOwned> SseStream<T> {
     }
 }
 
-fn is_complete(data: &str) -> bool {
-    data.trim() == "[DONE]" || serde_json::from_str::<serde::de::IgnoredAny>(data).is_ok()
+/// Where a JSON text fed to it in pieces stands: how deep in brackets,
+/// whether inside a string. Enough to tell, byte by byte, that an object
+/// or array (a chunk, or `[DONE]`) has closed; whether it is valid JSON is
+/// for the parse at dispatch to say.
+#[derive(Clone, Copy, Debug, Default)]
+struct JsonDepth {
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// The outermost bracket has closed at least once.
+    closed: bool,
+}
+
+impl JsonDepth {
+    fn feed(&mut self, text: &[u8]) {
+        for &byte in text {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if byte == b'\\' {
+                    self.escaped = true;
+                } else if byte == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match byte {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth = self.depth.saturating_add(1),
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    self.closed |= self.depth == 0;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The text held is one whole object or array (or `[DONE]`).
+    fn is_whole(&self) -> bool {
+        self.closed && self.depth == 0 && !self.in_string
+    }
 }
 
 impl<T: DeserializeOwned> Stream for SseStream<T> {

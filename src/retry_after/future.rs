@@ -3,46 +3,26 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::Request;
 use pin_project_lite::pin_project;
 use tower::retry::future::ResponseFuture as RetryFuture;
 use tower::retry::Policy;
 use tower_service::Service;
 
-use super::hand_off::HandOff429;
 use super::policy::RetryAfterPolicy;
 
 pin_project! {
-    /// Resends 429s itself (with its own copy of the request), or, below a
-    /// layer that holds the copy, sends once and hands a 429 up to it.
+    /// Sends the request, and resends it from this layer's own copy after
+    /// each 429 its policy resends.
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<B>>,
         RetryAfterPolicy: Policy<Request<B>, S::Response, S::Error>,
     {
         #[pin]
-        kind: Kind<S, B>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<S, B>
-    where
-        S: Service<Request<B>>,
-        RetryAfterPolicy: Policy<Request<B>, S::Response, S::Error>,
-    {
-        Resending {
-            #[pin]
-            future: RetryFuture<RetryAfterPolicy, S, Request<B>>,
-        },
-        HandingUp {
-            #[pin]
-            future: S::Future,
-            policy: RetryAfterPolicy,
-        },
+        future: RetryFuture<RetryAfterPolicy, S, Request<B>>,
     }
 }
 
@@ -51,37 +31,20 @@ where
     S: Service<Request<B>>,
     RetryAfterPolicy: Policy<Request<B>, S::Response, S::Error>,
 {
-    pub(crate) fn resending(future: RetryFuture<RetryAfterPolicy, S, Request<B>>) -> Self {
-        ResponseFuture {
-            kind: Kind::Resending { future },
-        }
-    }
-
-    pub(crate) fn handing_up(future: S::Future, policy: RetryAfterPolicy) -> Self {
-        ResponseFuture {
-            kind: Kind::HandingUp { future, policy },
-        }
+    pub(crate) fn new(future: RetryFuture<RetryAfterPolicy, S, Request<B>>) -> Self {
+        ResponseFuture { future }
     }
 }
 
-impl<S, B, ResB> Future for ResponseFuture<S, B>
+impl<S, B> Future for ResponseFuture<S, B>
 where
-    S: Service<Request<B>, Response = Response<ResB>> + Clone,
-    B: Clone,
+    S: Service<Request<B>> + Clone,
+    RetryAfterPolicy: Policy<Request<B>, S::Response, S::Error>,
 {
-    type Output = Result<Response<ResB>, S::Error>;
+    type Output = Result<S::Response, S::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Resending { future } => future.poll(cx),
-            KindProj::HandingUp { future, policy } => {
-                let mut result = ready!(future.poll(cx));
-                if let Ok(response) = &mut result {
-                    HandOff429::tag(response, *policy);
-                }
-                Poll::Ready(result)
-            }
-        }
+        self.project().future.poll(cx)
     }
 }
 
@@ -91,12 +54,6 @@ where
     RetryAfterPolicy: Policy<Request<B>, S::Response, S::Error>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.kind {
-            Kind::Resending { .. } => "resending",
-            Kind::HandingUp { .. } => "handing up",
-        };
-        f.debug_struct("ResponseFuture")
-            .field("kind", &kind)
-            .finish()
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }

@@ -33,19 +33,18 @@
 //! alone, this layer gives the call a budget itself (5, or `max_retries + 1`
 //! when that is more); set its size with [`RetryAfterLayer::max_attempts`].
 //!
-//! # One copy of the request per call
+//! # A copy of the request per layer
 //!
 //! A layer that may resend keeps a copy of the request from before its
-//! first send, and a copy of an `http::Request` clones its headers and
-//! each extension (about five allocations for the typed client's
-//! requests). Below a [`BackoffLayer`](crate::BackoffLayer) that keeps one
-//! (the request is safe to repeat), this layer keeps none: it sends the
-//! request once and hands a 429 up, tagged with its policy, and the backoff
-//! layer resends it from its copy under this layer's settings: the same
-//! waits, the same count (afresh after each backoff resend, as before),
-//! the same budgets and metrics. The tag is taken off before anyone else
-//! sees the answer. A layer between the two must keep the answer's
-//! extensions, as tower's and tower-http's layers do.
+//! first send (the inner service consumes the request). This one keeps its
+//! own wherever it sits, and so does a
+//! [`BackoffLayer`](crate::BackoffLayer) above it: each decides and makes
+//! its own resends, so each is correct alone and any layer may sit between
+//! them (one that rebuilds the response, say). What they share goes down
+//! with the request: the call's attempt budget, above. A copy of an
+//! `http::Request` clones its headers and each extension, a few
+//! allocations; beside a round trip of 100 ms or more, that buys layers
+//! that can be read, placed and tested one at a time.
 //!
 //! # Compared with Together's SDKs
 //!
@@ -112,12 +111,10 @@
 //! ```
 
 pub mod future;
-mod hand_off;
 mod layer;
 mod policy;
 mod service;
 
-pub(crate) use self::hand_off::HandOff429;
 pub use self::layer::RetryAfterLayer;
 pub use self::policy::RetryAfterPolicy;
 pub use self::service::RetryAfter;

@@ -168,26 +168,6 @@ where
         if response.status() != StatusCode::TOO_MANY_REQUESTS {
             return None;
         }
-        self.resend_429(request, response)
-    }
-
-    fn clone_request(&mut self, request: &Request<B>) -> Option<Request<B>> {
-        // A 429 means the server did not act on the request, so resending
-        // is safe for every request, job-creating ones included.
-        Some(request.clone())
-    }
-}
-
-impl RetryAfterPolicy {
-    /// The wait before resending this 429 (the circuit already told), and
-    /// the resend counted; `None`: give it back. Also run by a
-    /// [`BackoffLayer`](crate::BackoffLayer) above for the 429s this
-    /// layer hands up to it (see `HandOff429`).
-    pub(crate) fn resend_429<B>(
-        &mut self,
-        request: &Request<B>,
-        response: &Response<impl Sized>,
-    ) -> Option<tokio::time::Sleep> {
         let wait = self.wait_for(request, response)?;
         // Below `max_retries`, checked in `wait_for`: cannot overflow.
         self.retries += 1;
@@ -200,5 +180,11 @@ impl RetryAfterPolicy {
         );
         // tokio clamps a wait past the end of its clock to "far future".
         Some(tokio::time::sleep(wait))
+    }
+
+    fn clone_request(&mut self, request: &Request<B>) -> Option<Request<B>> {
+        // A 429 means the server did not act on the request, so resending
+        // is safe for every request, job-creating ones included.
+        Some(request.clone())
     }
 }

@@ -12,12 +12,10 @@ use crate::extensions::AttemptBudget;
 /// [`RetryAfterLayer`](super::RetryAfterLayer).
 ///
 /// A [`tower::retry::Retry`] with a [`RetryAfterPolicy`] that first gives
-/// each call an [`AttemptBudget`] when it has none. Below a
-/// [`BackoffLayer`](crate::BackoffLayer) that holds a copy of the call's
-/// request (as in the typed client's stack), it keeps no copy of its own:
-/// it sends the request once and hands a 429 up, tagged with this policy,
-/// and the layer above resends it under that policy; the wire sees the
-/// same waits and resends either way.
+/// each call an [`AttemptBudget`] when it has none. It keeps its own copy
+/// of the request and makes its own resends wherever it sits: nothing it
+/// does depends on the layers above or below, except the budget an outer
+/// layer may have put on the request, which it draws from.
 ///
 /// # Clone
 ///
@@ -25,9 +23,7 @@ use crate::extensions::AttemptBudget;
 #[derive(Clone, Debug)]
 pub struct RetryAfter<S> {
     inner: Retry<RetryAfterPolicy, S>,
-    /// The policy `inner` clones for each call, handed up with a 429 when
-    /// the layer above resends.
-    policy: RetryAfterPolicy,
+    /// The size of the budget a call without one gets.
     max_attempts: u32,
 }
 
@@ -35,7 +31,6 @@ impl<S> RetryAfter<S> {
     pub(crate) fn new(inner: S, policy: RetryAfterPolicy, max_attempts: u32) -> Self {
         RetryAfter {
             inner: Retry::new(policy, inner),
-            policy,
             max_attempts,
         }
     }
@@ -70,15 +65,9 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        if AttemptBudget::held_above(&request) {
-            // The layer above resends from its copy: none here. `Retry`
-            // readied the inner service in `poll_ready`.
-            let future = self.inner.get_mut().call(request);
-            return ResponseFuture::handing_up(future, self.policy);
-        }
         // Before `Retry` clones the request for its resends, so every
         // clone carries (a handle to) the same budget.
         AttemptBudget::ensure(&mut request, self.max_attempts);
-        ResponseFuture::resending(self.inner.call(request))
+        ResponseFuture::new(self.inner.call(request))
     }
 }

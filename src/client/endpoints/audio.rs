@@ -10,6 +10,7 @@ use http::Method;
 use super::json;
 use crate::client::types::{AudioFile, SpeechRequest, Transcription, TranscriptionRequest};
 use crate::client::{ApiRequest, Error, RequestBody, Together};
+use crate::extensions::Idempotency;
 
 /// The transcription model the spec names as the default, for scoping a
 /// request that names none.
@@ -45,6 +46,11 @@ impl ApiRequest for SpeechRequest {
 
     fn token_estimate(&self) -> u32 {
         super::tokens_of(&self.input)
+    }
+
+    /// Speech is inference: a second send makes a second answer, no resource.
+    fn idempotency(&self) -> Option<Idempotency> {
+        Some(Idempotency::Idempotent)
     }
 }
 
@@ -90,6 +96,11 @@ impl ApiRequest for AudioText {
                 .as_deref()
                 .unwrap_or(DEFAULT_TRANSCRIPTION_MODEL),
         )
+    }
+
+    /// Inference, as speech.
+    fn idempotency(&self) -> Option<Idempotency> {
+        Some(Idempotency::Idempotent)
     }
 }
 

@@ -13,12 +13,16 @@ use serde_json::Value;
 
 use crate::client::request::path_id;
 use crate::client::{ApiRequest, Error, RequestBody, Together};
+use crate::extensions::Idempotency;
 
 /// A call whose answer is JSON decoded as `T`.
 pub(crate) struct JsonCall<T> {
     method: Method,
     path: String,
     body: Option<Value>,
+    /// Set by [`Together::call_idempotent`]; otherwise the backoff layer
+    /// decides from the method and path.
+    idempotency: Option<Idempotency>,
     answer: PhantomData<fn() -> T>,
 }
 
@@ -29,6 +33,7 @@ impl<T> Clone for JsonCall<T> {
             method: self.method.clone(),
             path: self.path.clone(),
             body: self.body.clone(),
+            idempotency: self.idempotency,
             answer: PhantomData,
         }
     }
@@ -97,6 +102,10 @@ impl<T: DeserializeOwned + Send + 'static> ApiRequest for JsonCall<T> {
     fn model(&self) -> Option<&str> {
         self.body.as_ref()?.get("model")?.as_str()
     }
+
+    fn idempotency(&self) -> Option<Idempotency> {
+        self.idempotency
+    }
 }
 
 impl ApiRequest for BytesCall {
@@ -121,6 +130,10 @@ impl ApiRequest for BytesCall {
     fn model(&self) -> Option<&str> {
         self.0.model()
     }
+
+    fn idempotency(&self) -> Option<Idempotency> {
+        self.0.idempotency()
+    }
 }
 
 impl Together {
@@ -128,6 +141,12 @@ impl Together {
     /// `/fine-tunes/models/limits?model_name=...`), with an optional JSON
     /// body, the answer decoded as `T`. The call goes through the same
     /// layers as the typed ones; a body's `model` scopes its rate limit.
+    ///
+    /// A `POST` or `PATCH` to a path the backoff layer does not know (any
+    /// but chat, completions, embeddings, images, rerank and cancels) is
+    /// sent once after a 5xx or a transport error, since it may create a
+    /// billed resource; use [`call_idempotent`](Together::call_idempotent)
+    /// for one that is safe to repeat.
     ///
     /// ```no_run
     /// # async fn run(client: tower_together::Together) -> Result<(), tower_together::Error> {
@@ -151,6 +170,33 @@ impl Together {
             method,
             path: path.to_owned(),
             body,
+            idempotency: None,
+            answer: PhantomData,
+        })
+        .await
+    }
+
+    /// [`call`](Together::call) for a request that is safe to send again
+    /// (it creates nothing, or the server deduplicates it): resent after a
+    /// 5xx or a transport error whatever its method and path.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Together::call).
+    pub async fn call_idempotent<T>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, Error>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        self.send(JsonCall {
+            method,
+            path: path.to_owned(),
+            body,
+            idempotency: Some(Idempotency::Idempotent),
             answer: PhantomData,
         })
         .await
@@ -171,6 +217,7 @@ impl Together {
             method,
             path: path.to_owned(),
             body,
+            idempotency: None,
             answer: PhantomData,
         }))
         .await

@@ -63,8 +63,30 @@ macro_rules! json_post {
                 let $answer = response;
                 $used
             }
+
+            fn idempotency(&self) -> Option<$crate::extensions::Idempotency> {
+                Some($crate::client::endpoints::idempotency_of($path))
+            }
         }
     };
+}
+
+/// Whether a typed `POST` to `path` (below the base URL) may be sent again:
+/// the inference calls are (a second send bills a second answer, never a
+/// second resource); anything else (`/videos`) is sent once. Said on the
+/// request, not left to the path: behind a base URL without `/v1` the
+/// backoff layer could not tell.
+pub(crate) fn idempotency_of(path: &str) -> crate::extensions::Idempotency {
+    use crate::endpoint::Endpoint;
+    use crate::extensions::Idempotency;
+    match Endpoint::from_path(path) {
+        Endpoint::ChatCompletions
+        | Endpoint::Completions
+        | Endpoint::Embeddings
+        | Endpoint::ImagesGenerations
+        | Endpoint::Rerank => Idempotency::Idempotent,
+        _ => Idempotency::NonIdempotent,
+    }
 }
 
 /// Declares a request type that names one object by id, and implements

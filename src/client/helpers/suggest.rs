@@ -48,7 +48,9 @@ impl Together {
                 if !response.status().is_success() {
                     return Err(self.error_from(response, None).await);
                 }
-                let body: Bytes = self.read_body(response).await?;
+                let body: Bytes = self
+                    .read_body(response, self.inner.config.max_response_bytes)
+                    .await?;
                 let models: Vec<ModelInfo> = bare_list(body.clone())
                     .map_err(|e| Error::decode("cannot decode the model list", &e, &body))?;
                 Ok(models.into_iter().map(|m| m.id).collect())
