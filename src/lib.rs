@@ -95,6 +95,9 @@ pub mod client;
 pub mod endpoint;
 pub mod extensions;
 pub mod rate_limit;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 pub mod retry_after;
 pub mod retry_budget;
 #[cfg(feature = "sim")]

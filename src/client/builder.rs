@@ -368,6 +368,31 @@ impl TogetherBuilder {
         self.finish(http, key)
     }
 
+    /// The client over a [`reqwest::Client`](::reqwest::Client) (feature
+    /// `reqwest`), with the default stack of layers and the per-attempt
+    /// timeout above it: see [`crate::reqwest`].
+    ///
+    /// The client's own settings stay in force: its TLS, proxies, pool,
+    /// and timeouts (a reqwest timeout is a [`Timeout`](super::ErrorKind::Timeout)
+    /// error, as the crate's own are).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build); and when [`proxy`](Self::proxy),
+    /// [`no_proxy`](Self::no_proxy) or [`tls_roots`](Self::tls_roots) was
+    /// set, as they configure the default transport only (set them on
+    /// your `reqwest::ClientBuilder`).
+    #[cfg(feature = "reqwest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+    pub fn build_with_reqwest(self, client: ::reqwest::Client) -> Result<Together, Error> {
+        if self.key()?.is_none() {
+            return Err(Error::config(
+                "no API key: call `api_key(..)` or set TOGETHER_API_KEY",
+            ));
+        }
+        self.build_with_transport(crate::reqwest::ReqwestService::new(client))
+    }
+
     /// The client over your transport, with the default stack of layers (and
     /// the per-attempt timeout) above it. The API key is optional here.
     ///
@@ -427,8 +452,8 @@ impl TogetherBuilder {
         if set {
             return Err(Error::config(
                 "`proxy`, `no_proxy` and `tls_roots` configure the default transport, \
-                 which `build_with_transport` and `build_with_service` \
-                 do not use: configure your own transport instead",
+                 which `build_with_transport`, `build_with_service` and `build_with_reqwest` \
+                 do not use: configure your own transport (or reqwest::ClientBuilder) instead",
             ));
         }
         Ok(())

@@ -15,8 +15,9 @@
 //! `NO_PROXY` or [`TogetherBuilder::proxy`], and trusts the webpki roots
 //! plus any [`TlsRoots`] you add. Use
 //! [`TogetherBuilder::build_with_transport`] to stack the same layers over
-//! your own transport, or [`Together::with_service`] to send through a
-//! stack you built yourself. `Together` is itself a tower
+//! your own transport (`build_with_reqwest` for a `reqwest::Client`, feature
+//! `reqwest`), or [`Together::with_service`] to send through a stack you
+//! built yourself. `Together` is itself a tower
 //! [`Service`](tower::Service) for every [`ApiRequest`], so typed middleware
 //! can sit above it.
 //!
