@@ -5,7 +5,10 @@
 //! client an application already has, with its TLS, proxy and pool
 //! settings. With the `client` feature,
 //! [`TogetherBuilder::build_with_reqwest`](crate::TogetherBuilder::build_with_reqwest)
-//! puts the typed client's whole stack over it.
+//! puts the typed client's whole stack over it. With the
+//! `reqwest-middleware` feature, [`StackMiddleware`] is the same stack as a
+//! `reqwest_middleware::Middleware`, for code already written against
+//! `ClientWithMiddleware`.
 //!
 //! Streaming answers stay streaming: the response body is reqwest's, read
 //! as it arrives. Errors are `reqwest::Error`s, unchanged.
@@ -47,6 +50,11 @@
 //! ```
 
 mod body;
+#[cfg(feature = "reqwest-middleware")]
+mod middleware;
 mod service;
 
+#[cfg(feature = "reqwest-middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
+pub use middleware::StackMiddleware;
 pub use service::{ReqwestService, ResponseFuture};
