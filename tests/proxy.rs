@@ -9,14 +9,16 @@
 
 #[path = "proxy_support/mod.rs"]
 mod proxy_support;
+#[path = "sim_support/mod.rs"]
+mod sim_support;
 #[path = "tls_support/mod.rs"]
 mod tls_support;
 
 use std::error::Error as _;
-use std::net::TcpListener;
 
 use http::StatusCode;
 use proxy_support::TinyProxy;
+use sim_support::{chat_statuses, closed_port};
 use tls_support::{PrivateCa, TlsFront};
 use tower_together::client::{ErrorKind, ProxyError, TlsRoots};
 use tower_together::sim::Simulator;
@@ -46,11 +48,7 @@ async fn hello(client: &Together) -> Result<String, tower_together::Error> {
 
 /// The simulator's chat requests, counted on its side.
 fn chats(sim: &Simulator) -> usize {
-    sim.stats()
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/chat/completions"))
-        .count()
+    chat_statuses(sim).len()
 }
 
 #[tokio::test]
@@ -163,10 +161,7 @@ async fn https_goes_through_a_connect_tunnel_with_credentials_and_tls_end_to_end
 #[tokio::test]
 async fn a_proxy_that_is_not_there_is_named_in_a_transport_error() {
     let sim = sim().await;
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    }; // closed again: nothing listens there
+    let port = closed_port();
     let proxy = format!("http://tt-user:hunter2@127.0.0.1:{port}");
     let client = builder(&sim.base_url())
         .proxy(proxy.as_str())

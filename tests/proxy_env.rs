@@ -7,8 +7,11 @@
 
 #[path = "proxy_support/mod.rs"]
 mod proxy_support;
+#[path = "sim_support/mod.rs"]
+mod sim_support;
 
 use proxy_support::TinyProxy;
+use sim_support::chat_statuses;
 use tower_together::sim::Simulator;
 use tower_together::{ChatRequest, Message, Together};
 
@@ -83,11 +86,5 @@ async fn proxy_variables_are_read_in_either_case_and_no_proxy_bypasses() {
         "three went direct"
     );
 
-    let chats = sim
-        .stats()
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/chat/completions"))
-        .count();
-    assert_eq!(chats, 5);
+    assert_eq!(chat_statuses(&sim), [200; 5]);
 }

@@ -5,12 +5,16 @@
 //! crate's, and request bodies of every kind.
 #![cfg(all(feature = "reqwest", feature = "client", feature = "sim"))]
 
+#[path = "sim_support/mod.rs"]
+mod sim_support;
+
 use std::error::Error as _;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full, StreamBody};
+use sim_support::{chat_statuses, closed_port};
 use tokio::time::Instant;
 use tower::ServiceExt;
 use tower_together::client::ErrorKind;
@@ -37,13 +41,12 @@ fn builder(sim: &Simulator) -> TogetherBuilder {
         .backoff(BackoffLayer::new().base_delay(Duration::from_millis(10)))
 }
 
-fn chat_statuses(sim: &Simulator) -> Vec<u16> {
-    sim.stats()
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/chat/completions"))
-        .filter_map(|r| r.status.map(|s| s.as_u16()))
-        .collect()
+/// reqwest's error, the typed error's source.
+fn reqwest_source(error: &tower_together::Error) -> &reqwest::Error {
+    error
+        .source()
+        .and_then(|e| e.downcast_ref::<reqwest::Error>())
+        .expect("reqwest's error is the source")
 }
 
 #[tokio::test]
@@ -137,19 +140,13 @@ async fn a_reqwest_timeout_is_the_crates_timeout_error() {
     );
     assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
     assert!(error.is_timeout());
-    let reqwest_error = error
-        .source()
-        .and_then(|e| e.downcast_ref::<reqwest::Error>())
-        .expect("reqwest's error is the source");
+    let reqwest_error = reqwest_source(&error);
     assert!(reqwest_error.is_timeout() && !reqwest_error.is_connect());
 }
 
 #[tokio::test]
 async fn a_refused_connection_is_a_transport_error_that_says_connect() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = closed_port();
     let client = Together::builder()
         .api_key(KEY)
         .base_url(format!("http://127.0.0.1:{port}/v1"))
@@ -161,10 +158,7 @@ async fn a_refused_connection_is_a_transport_error_that_says_connect() {
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Transport, "{error}");
-    let reqwest_error = error
-        .source()
-        .and_then(|e| e.downcast_ref::<reqwest::Error>())
-        .expect("reqwest's error is the source");
+    let reqwest_error = reqwest_source(&error);
     assert!(reqwest_error.is_connect() && !reqwest_error.is_timeout());
 }
 

@@ -4,12 +4,16 @@
 //! streamed body is sent once, and the response keeps its URL.
 #![cfg(all(feature = "reqwest-middleware", feature = "sim"))]
 
+#[path = "sim_support/mod.rs"]
+mod sim_support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::Extensions;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
+use sim_support::chat_statuses;
 use tower_together::reqwest::StackMiddleware;
 use tower_together::sim::{Scripted, Simulator};
 use tower_together::{BackoffLayer, Quota, RateLimitLayer, RetryAfterLayer};
@@ -58,15 +62,6 @@ fn client(counter: &Counter) -> ClientWithMiddleware {
 
 fn chat_body(text: &str) -> String {
     format!(r#"{{"model":"{CHAT}","messages":[{{"role":"user","content":"{text}"}}]}}"#)
-}
-
-fn chat_statuses(sim: &Simulator) -> Vec<u16> {
-    sim.stats()
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/chat/completions"))
-        .filter_map(|r| r.status.map(|s| s.as_u16()))
-        .collect()
 }
 
 #[tokio::test]
