@@ -60,7 +60,11 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `client` | yes | the typed [`Together`] client over hyper-util + rustls |
+//! | `client` | yes | the typed [`Together`] client over hyper-util + rustls (webpki roots, `HTTPS_PROXY` / `NO_PROXY`) |
+//! | `native-roots` | no | the platform's root certificates for the client's TLS (`TlsRoots::native`) |
+//! | `reqwest` | no | a `reqwest::Client` under the layers (module `reqwest`), and `TogetherBuilder::build_with_reqwest` |
+//! | `reqwest-middleware` | no | the layers as one `reqwest_middleware::Middleware` (`reqwest::StackMiddleware`) |
+//! | `redis` | no | scopes shared by many processes through Redis (`rate_limit::store::RedisStore`) |
 //! | `sim` | no | a Together look-alike server for tests (module `sim`) |
 //! | `metrics` | no | metrics through the `metrics` facade ([`telemetry::metrics`]) |
 //!
@@ -95,6 +99,9 @@ pub mod client;
 pub mod endpoint;
 pub mod extensions;
 pub mod rate_limit;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 pub mod retry_after;
 pub mod retry_budget;
 #[cfg(feature = "sim")]

@@ -9,6 +9,8 @@ use http_body_util::Full;
 
 use super::error::Error;
 use super::helpers::fine_tune_cap::FineTuneGate;
+use super::transport::proxy::{self, ProxySetting, ProxyUrl};
+use super::transport::tls::TlsRoots;
 use super::transport::{self, HttpService};
 use super::{ApiKey, BaseUrl, Config, Shared, Together, DEFAULT_BASE_URL};
 use crate::circuit_breaker::CircuitBreakerLayer;
@@ -63,6 +65,12 @@ pub struct TogetherBuilder {
     retry_budget: Option<Option<RetryBudget>>,
     /// As `retry_budget`: `None` is a fresh default breaker per client.
     circuit_breaker: Option<Option<CircuitBreakerLayer>>,
+    /// The default transport's proxy and TLS settings; `build()` reads
+    /// the proxy variables, so a builder made early sees them late.
+    proxy: ProxySetting,
+    no_proxy: Option<String>,
+    /// `None`: the webpki roots, not set by the caller.
+    tls_roots: Option<TlsRoots>,
     config: Config,
 }
 
@@ -79,6 +87,9 @@ impl fmt::Debug for TogetherBuilder {
             .field("backoff", &self.backoff)
             .field("retry_budget", &self.retry_budget)
             .field("circuit_breaker", &self.circuit_breaker)
+            .field("proxy", &self.proxy)
+            .field("no_proxy", &self.no_proxy)
+            .field("tls_roots", &self.tls_roots)
             .field("config", &self.config)
             .finish()
     }
@@ -104,6 +115,9 @@ impl TogetherBuilder {
             backoff: BackoffLayer::new(),
             retry_budget: None,
             circuit_breaker: None,
+            proxy: ProxySetting::Env,
+            no_proxy: None,
+            tls_roots: None,
             config: Config::default(),
         }
     }
@@ -124,6 +138,65 @@ impl TogetherBuilder {
     /// How long to wait for a TCP connection (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// The proxy of the default transport, for every destination: an
+    /// `http://` URL, with `user:password@` for basic auth (percent-encode
+    /// reserved characters). `None`: no proxy, whatever the environment
+    /// says.
+    ///
+    /// Unset, the proxy comes from the environment as curl and reqwest read
+    /// it, when the client is built: `HTTPS_PROXY` for `https://` base
+    /// URLs, `HTTP_PROXY` for `http://` ones, `ALL_PROXY` for either, each
+    /// name upper case first, then lower case; `NO_PROXY` lists the hosts,
+    /// domains (`.corp.example` and `corp.example` both cover its
+    /// subdomains), IP addresses and networks (`10.0.0.0/8`) that go
+    /// direct, `*` for all. A loopback simulator is proxied too unless
+    /// `NO_PROXY` names it (`127.0.0.1,localhost`), as with curl.
+    ///
+    /// `https://` destinations go through a CONNECT tunnel (TLS stays end
+    /// to end), `http://` ones as absolute-form requests. The credentials
+    /// appear in no `Debug`, log or error. A proxy URL that is not
+    /// `http://` (TLS to the proxy, SOCKS) or does not parse fails
+    /// `build()`, whether set here or in the environment.
+    ///
+    /// ```
+    /// use tower_together::Together;
+    ///
+    /// # fn main() -> Result<(), tower_together::Error> {
+    /// let client = Together::builder()
+    ///     .api_key("my-key")
+    ///     .proxy("http://me:s3cret@proxy.corp.example:3128")
+    ///     .no_proxy("localhost,127.0.0.1,.corp.example")
+    ///     .build()?;
+    /// assert!(!format!("{client:?}").contains("s3cret"));
+    ///
+    /// let direct = Together::builder().api_key("my-key").proxy(None).build()?;
+    /// # drop(direct);
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy<'a>(mut self, url: impl Into<Option<&'a str>>) -> Self {
+        self.proxy = match url.into() {
+            Some(url) => ProxySetting::Url(ProxyUrl::new(url)),
+            None => ProxySetting::Off,
+        };
+        self
+    }
+
+    /// The destinations that bypass the proxy, in `NO_PROXY`'s syntax
+    /// (see [`proxy`](Self::proxy)), in place of `NO_PROXY`; `"*"` for all.
+    pub fn no_proxy(mut self, hosts: impl Into<String>) -> Self {
+        self.no_proxy = Some(hosts.into());
+        self
+    }
+
+    /// The root certificates the default transport trusts (default: the
+    /// webpki roots). Add a company or private CA to them with
+    /// [`TlsRoots::pem`] or [`TlsRoots::der`], or the platform's roots
+    /// with `TlsRoots::native` (feature `native-roots`).
+    pub fn tls_roots(mut self, roots: TlsRoots) -> Self {
+        self.tls_roots = Some(roots);
         self
     }
 
@@ -296,9 +369,38 @@ impl TogetherBuilder {
             ));
         }
         let rate_limit = self.rate_limit_layer()?;
-        let transport = transport::hyper_transport(self.connect_timeout)?;
+        let tls = self.tls_roots.clone().unwrap_or_default().client_config()?;
+        let proxies = proxy::rules(&self.proxy, self.no_proxy.as_deref(), |name| {
+            std::env::var(name).ok()
+        })?;
+        let transport = transport::hyper_transport(self.connect_timeout, tls, proxies);
         let http = self.stack(transport, rate_limit);
         self.finish(http, key)
+    }
+
+    /// The client over a [`reqwest::Client`](::reqwest::Client) (feature
+    /// `reqwest`), with the default stack of layers and the per-attempt
+    /// timeout above it: see [`crate::reqwest`].
+    ///
+    /// The client's own settings stay in force: its TLS, proxies, pool,
+    /// and timeouts (a reqwest timeout is a [`Timeout`](super::ErrorKind::Timeout)
+    /// error, as the crate's own are).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build); and when [`proxy`](Self::proxy),
+    /// [`no_proxy`](Self::no_proxy) or [`tls_roots`](Self::tls_roots) was
+    /// set, as they configure the default transport only (set them on
+    /// your `reqwest::ClientBuilder`).
+    #[cfg(feature = "reqwest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+    pub fn build_with_reqwest(self, client: ::reqwest::Client) -> Result<Together, Error> {
+        if self.key()?.is_none() {
+            return Err(Error::config(
+                "no API key: call `api_key(..)` or set TOGETHER_API_KEY",
+            ));
+        }
+        self.build_with_transport(crate::reqwest::ReqwestService::new(client))
     }
 
     /// The client over your transport, with the default stack of layers (and
@@ -319,6 +421,7 @@ impl TogetherBuilder {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        self.no_transport_settings()?;
         let key = self.key()?;
         let rate_limit = self.rate_limit_layer()?;
         let http = self.stack(transport::erase(transport), rate_limit);
@@ -343,9 +446,27 @@ impl TogetherBuilder {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        self.no_transport_settings()?;
         let key = self.key()?;
         let http = transport::erase(service);
         self.finish(http, key)
+    }
+
+    /// Fails when a setting of the default transport was made for a client
+    /// that will not use it: ignoring it would send around a proxy or trust
+    /// other roots than asked.
+    fn no_transport_settings(&self) -> Result<(), Error> {
+        let set = !matches!(self.proxy, ProxySetting::Env)
+            || self.no_proxy.is_some()
+            || self.tls_roots.is_some();
+        if set {
+            return Err(Error::config(
+                "`proxy`, `no_proxy` and `tls_roots` configure the default transport, \
+                 which `build_with_transport`, `build_with_service` and `build_with_reqwest` \
+                 do not use: configure your own transport (or reqwest::ClientBuilder) instead",
+            ));
+        }
+        Ok(())
     }
 
     fn key(&self) -> Result<Option<ApiKey>, Error> {

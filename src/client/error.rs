@@ -408,6 +408,15 @@ fn is_timeout_chain(error: &(dyn std::error::Error + 'static)) -> bool {
                 return true;
             }
         }
+        // reqwest's own timeouts (`timeout`, `read_timeout`,
+        // `connect_timeout`): its marker type is private, its predicate not.
+        #[cfg(feature = "reqwest")]
+        if error
+            .downcast_ref::<::reqwest::Error>()
+            .is_some_and(::reqwest::Error::is_timeout)
+        {
+            return true;
+        }
         current = error.source();
     }
     false

@@ -11,9 +11,13 @@
 //! ```
 //!
 //! so `client.chat(request).await?` gets pacing, 429 handling and 5xx backoff
-//! for free. Use [`TogetherBuilder::build_with_transport`] to stack the same
-//! layers over your own transport, or [`Together::with_service`] to send
-//! through a stack you built yourself. `Together` is itself a tower
+//! for free. The transport honours `HTTPS_PROXY` / `HTTP_PROXY` /
+//! `NO_PROXY` or [`TogetherBuilder::proxy`], and trusts the webpki roots
+//! plus any [`TlsRoots`] you add. Use
+//! [`TogetherBuilder::build_with_transport`] to stack the same layers over
+//! your own transport (`build_with_reqwest` for a `reqwest::Client`, feature
+//! `reqwest`), or [`Together::with_service`] to send through a stack you
+//! built yourself. `Together` is itself a tower
 //! [`Service`](tower::Service) for every [`ApiRequest`], so typed middleware
 //! can sit above it.
 //!
@@ -96,6 +100,8 @@ pub use helpers::embed_all::{EmbedAllError, FailedBatch};
 pub use request::{ApiRequest, RequestBody};
 pub use service::ResponseFuture;
 pub use stream::{ChatStream, CompletionStream, SseStream};
+pub use transport::proxy::ProxyError;
+pub use transport::tls::TlsRoots;
 pub use transport::ResponseBody;
 
 use crate::extensions::ApiKeyFingerprint;

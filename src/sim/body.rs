@@ -2,16 +2,21 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use tokio::time::Sleep;
 
 /// The body of every simulator response.
 ///
-/// Its chunks are all ready at once; what makes it a stream is that SSE
-/// answers come in one chunk per event, with no `content-length`. A
+/// Its chunks are all ready at once, unless the simulator was given a
+/// [`stream_interval`](super::SimulatorBuilder::stream_interval); what makes
+/// it a stream is that SSE answers come in one chunk per event, with no
+/// `content-length`. A
 /// [`Disconnect`](super::FaultKind::Disconnect) fault ends it with a
 /// [`ConnectionClosed`] error after part of the answer, which a hyper server
 /// turns into a connection closed mid-response.
@@ -21,6 +26,12 @@ pub struct SimBody {
     sized: bool,
     cut: bool,
     yielded: bool,
+    /// The wait before each chunk after the first (streamed answers only).
+    interval: Option<Duration>,
+    /// The wait in progress; boxed as `Sleep` is not `Unpin`, made only
+    /// when an interval is set.
+    pause: Option<Pin<Box<Sleep>>>,
+    sent_first: bool,
 }
 
 impl SimBody {
@@ -29,8 +40,7 @@ impl SimBody {
         SimBody {
             chunks: VecDeque::from([bytes.into()]),
             sized: true,
-            cut: false,
-            yielded: false,
+            ..SimBody::default()
         }
     }
 
@@ -38,19 +48,22 @@ impl SimBody {
     pub(crate) fn chunked(chunks: Vec<Bytes>) -> Self {
         SimBody {
             chunks: chunks.into(),
-            sized: false,
-            cut: false,
-            yielded: false,
+            ..SimBody::default()
         }
+    }
+
+    /// Waits `interval` (on tokio time) before each chunk after the first.
+    pub(crate) fn paced(mut self, interval: Option<Duration>) -> Self {
+        self.interval = interval.filter(|i| !i.is_zero());
+        self
     }
 
     /// A body that breaks off after part of `bytes`.
     pub(crate) fn cut_off(chunks: Vec<Bytes>) -> Self {
         SimBody {
             chunks: chunks.into(),
-            sized: false,
             cut: true,
-            yielded: false,
+            ..SimBody::default()
         }
     }
 }
@@ -63,7 +76,17 @@ impl Body for SimBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ConnectionClosed>>> {
+        if let (Some(interval), true, false) =
+            (self.interval, self.sent_first, self.chunks.is_empty())
+        {
+            let pause = self
+                .pause
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(interval)));
+            ready!(pause.as_mut().poll(cx));
+            self.pause = None;
+        }
         if let Some(chunk) = self.chunks.pop_front() {
+            self.sent_first = true;
             return Poll::Ready(Some(Ok(Frame::data(chunk))));
         }
         if self.cut {

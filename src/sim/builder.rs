@@ -50,6 +50,7 @@ impl Default for SimulatorBuilder {
                 embedding_dimension: 8,
                 max_body_bytes: 8 * 1024 * 1024,
                 models: default_models(),
+                stream_interval: None,
             },
             keys_set: false,
         }
@@ -180,6 +181,15 @@ impl SimulatorBuilder {
     /// The largest request body accepted; larger ones get 413. Default: 8 MiB.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.config.max_body_bytes = bytes;
+        self
+    }
+
+    /// Streamed answers send each event `interval` after the one before (on
+    /// tokio time), as a model generating tokens does, so a test can tell a
+    /// client that passes chunks on as they come from one that waits for
+    /// the whole answer. Default: all events at once.
+    pub fn stream_interval(mut self, interval: Duration) -> Self {
+        self.config.stream_interval = Some(interval);
         self
     }
 

@@ -440,7 +440,12 @@ fn finish(state: &mut State, reply: Reply, ex: Exchange) -> Outcome {
     }
 
     let streamed = reply.content_type == EVENT_STREAM;
-    let mut response = Response::new(render::body(reply.payload, streamed, landed));
+    let mut response = Response::new(render::body(
+        reply.payload,
+        streamed,
+        landed,
+        state.config.stream_interval,
+    ));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     set_header(headers, header::CONTENT_TYPE, reply.content_type);

@@ -1,5 +1,7 @@
 //! An answer's body on the wire: SSE framing, and the faults that break it.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
 use serde_json::{json, Value};
@@ -11,7 +13,14 @@ use super::limits::Budget;
 use super::reply::Payload;
 
 /// The body of an answer, with the body fault that landed on it, if any.
-pub(crate) fn body(payload: Payload, streamed: bool, fault: Option<FaultKind>) -> SimBody {
+/// `interval` paces a streamed answer's events (see
+/// [`stream_interval`](super::SimulatorBuilder::stream_interval)).
+pub(crate) fn body(
+    payload: Payload,
+    streamed: bool,
+    fault: Option<FaultKind>,
+    interval: Option<Duration>,
+) -> SimBody {
     let chunks = match payload {
         Payload::Bytes(bytes) => vec![bytes],
         Payload::Events(mut events) => {
@@ -29,7 +38,7 @@ pub(crate) fn body(payload: Payload, streamed: bool, fault: Option<FaultKind>) -
     if fault == Some(FaultKind::Disconnect) {
         SimBody::cut_off(first_half(chunks))
     } else if streamed {
-        SimBody::chunked(chunks)
+        SimBody::chunked(chunks).paced(interval)
     } else {
         SimBody::full(chunks.into_iter().next().unwrap_or_default())
     }

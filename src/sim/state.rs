@@ -36,6 +36,8 @@ pub(crate) struct Config {
     pub(crate) embedding_dimension: usize,
     pub(crate) max_body_bytes: usize,
     pub(crate) models: Vec<SimModel>,
+    /// The gap between two events of a streamed answer (`None`: no gap).
+    pub(crate) stream_interval: Option<Duration>,
 }
 
 impl fmt::Debug for Config {

@@ -108,3 +108,19 @@ pub async fn upload(service: &SimService, name: &str, purpose: &str, content: &s
     assert_eq!(answer.status, StatusCode::OK);
     id
 }
+
+/// The statuses of the chat requests a served simulator answered, in order.
+pub fn chat_statuses(sim: &tower_together::sim::Simulator) -> Vec<u16> {
+    sim.stats()
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/chat/completions"))
+        .filter_map(|r| r.status.map(|s| s.as_u16()))
+        .collect()
+}
+
+/// A loopback port nothing listens on (bound, then closed again).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}

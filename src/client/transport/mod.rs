@@ -1,6 +1,10 @@
 //! The default HTTP transport (hyper-util + rustls) and type erasure of
 //! whatever service the client sends through.
 
+pub(crate) mod proxy;
+pub(crate) mod tls;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,11 +13,12 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioExecutor;
 use tower::util::BoxCloneSyncService;
 use tower::{Service, ServiceExt};
 
-use super::error::Error;
+use self::proxy::{ProxyAuthorization, ProxyConnector};
 use crate::BoxError;
 
 /// The response body every service under the client is erased to.
@@ -26,24 +31,46 @@ pub(crate) type HttpService =
 /// How long idle pooled connections are kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// The default transport: hyper-util's pooling client over rustls with the
-/// webpki roots, speaking HTTP/1.1 and HTTP/2 (by ALPN), `https://` and plain
-/// `http://` (for a local simulator or proxy), with a connect timeout.
-pub(crate) fn hyper_transport(connect_timeout: Duration) -> Result<HttpService, Error> {
+/// The default transport: hyper-util's pooling client over rustls,
+/// speaking HTTP/1.1 and HTTP/2 (by ALPN), `https://` and plain `http://`
+/// (for a local simulator), with a connect timeout, trusting `tls`'s
+/// roots, through the proxies `proxies` names (none when `None`).
+pub(crate) fn hyper_transport(
+    connect_timeout: Duration,
+    tls: rustls::ClientConfig,
+    proxies: Option<Matcher>,
+) -> HttpService {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
+    // Also bounds the connection to a proxy.
     http.set_connect_timeout(Some(connect_timeout));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        .map_err(|e| Error::config(format!("cannot set up TLS: {e}")))?
-        .https_or_http()
-        .enable_all_versions()
-        .wrap_connector(http);
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+    let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
+    match proxies.map(Arc::new) {
+        None => {
+            let https = https
+                .https_or_http()
+                .enable_all_versions()
+                .wrap_connector(http);
+            erase(pooling(https))
+        }
+        Some(rules) => {
+            let https = https
+                .https_or_http()
+                .enable_all_versions()
+                .wrap_connector(ProxyConnector::new(http, rules.clone()));
+            erase(ProxyAuthorization::new(pooling(https), rules))
+        }
+    }
+}
+
+fn pooling<C>(connector: C) -> Client<C, Full<Bytes>>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone,
+{
+    Client::builder(TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .build(https);
-    Ok(erase(client))
+        .build(connector)
 }
 
 /// Erases a service's type and response body type.
