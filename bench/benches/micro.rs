@@ -57,9 +57,16 @@ fn uncontended(c: &mut Criterion) {
     // and request as ours, so each limiter's cost is read as what it adds
     // over "bare service ready+call".
     let mut tower_http = tower_layer(Profile::Huge).layer(http_noop());
-    group.bench_function("tower RateLimit over the same HTTP service ready+call", |b| {
-        b.iter(|| now(now(tower_http.ready()).unwrap().call(http::Request::new(()))))
-    });
+    group.bench_function(
+        "tower RateLimit over the same HTTP service ready+call",
+        |b| {
+            b.iter(|| {
+                now(now(tower_http.ready())
+                    .unwrap()
+                    .call(http::Request::new(())))
+            })
+        },
+    );
 
     let gov = governor(Profile::Huge);
     group.bench_function("governor until_ready", |b| {
@@ -87,13 +94,16 @@ fn uncontended(c: &mut Criterion) {
         )
     });
     let mut tower_scoped = tower_layer(Profile::Huge).layer(http_give_back());
-    group.bench_function("tower RateLimit over the same HTTP service, scoped request", |b| {
-        b.iter_batched(
-            scoped_request,
-            |request| now(now(tower_scoped.ready()).unwrap().call(request)),
-            BatchSize::SmallInput,
-        )
-    });
+    group.bench_function(
+        "tower RateLimit over the same HTTP service, scoped request",
+        |b| {
+            b.iter_batched(
+                scoped_request,
+                |request| now(now(tower_scoped.ready()).unwrap().call(request)),
+                BatchSize::SmallInput,
+            )
+        },
+    );
     let mut ours = our_layer(Profile::Huge).layer(http_give_back());
     group.bench_function("tower-together RateLimit, scoped request", |b| {
         b.iter_batched(
