@@ -133,7 +133,10 @@ async fn every_endpoint_round_trips_over_loopback_http() {
         .unwrap()
         .iter()
         .any(|j| j.id == job.id));
-    assert_eq!(client.get_fine_tune(&job.id).await.unwrap().id, job.id);
+    let got = client.get_fine_tune(&job.id).await.unwrap();
+    assert_eq!(got.id, job.id);
+    // The owner, typed (Together's Python SDK requires it).
+    assert_eq!(got.user_id.as_deref(), Some("sim-user"));
     let _events = client.fine_tune_events(&job.id).await.unwrap();
     let cancelled = client.cancel_fine_tune(&job.id).await;
     // A job may already have completed in real time; cancelling it then is a 400.

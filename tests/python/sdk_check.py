@@ -23,6 +23,15 @@ client = Together(
     project_id="proj_sim",
     max_retries=0,
 )
+# Strict: each answer validated by pydantic against the SDK's types, so a
+# field the SDK requires (a retrieved job's `user_id`, say) must be there.
+strict = Together(
+    base_url=os.environ["TOGETHER_BASE_URL"].removesuffix("/v1"),
+    api_key=os.environ["TOGETHER_API_KEY"],
+    project_id="proj_sim",
+    max_retries=0,
+    _strict_response_validation=True,
+)
 failures = []
 
 
@@ -33,6 +42,8 @@ def check(name, call):
         return result
     except Exception as error:  # every failure is reported, then the script fails
         print(f"FAIL {name}: {type(error).__name__}: {error}")
+        if error.__cause__ is not None:  # strict mode: pydantic's reasons
+            print(f"     {error.__cause__}")
         failures.append(name)
         return None
 
@@ -77,10 +88,16 @@ if file is not None:
     job = check("fine_tuning.create", lambda: client.fine_tuning.create(model=FT, training_file=file.id))
     if job is not None:
         check("fine_tuning.retrieve", lambda: client.fine_tuning.retrieve(job.id))
+        check("fine_tuning.retrieve (strict)", lambda: strict.fine_tuning.retrieve(job.id))
         check("fine_tuning.list_events", lambda: client.fine_tuning.list_events(job.id))
     check("fine_tuning.list", lambda: client.fine_tuning.list())
+    check("fine_tuning.list (strict)", lambda: strict.fine_tuning.list())
     time.sleep(1)  # the simulator's job finishes in 0.6 s
     check("models.list (the tuned model)", lambda: [m.name for m in client.models.list()])
+    doomed = check("fine_tuning.create (to cancel)", lambda: client.fine_tuning.create(model=FT, training_file=file.id))
+    if doomed is not None:
+        check("fine_tuning.cancel (strict)", lambda: strict.fine_tuning.cancel(doomed.id))
+        check("fine_tuning.retrieve cancelled (strict)", lambda: strict.fine_tuning.retrieve(doomed.id))
 check("audio.speech", lambda: client.audio.speech.create(model="cartesia/sonic", input="hi", voice="narrator").read())
 check("batches.list", lambda: client.batches.list())
 

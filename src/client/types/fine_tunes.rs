@@ -207,6 +207,9 @@ pub struct FineTune {
     /// When it last changed, as sent.
     #[serde(default)]
     pub updated_at: Option<Value>,
+    /// The user who created the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     /// The validation file id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_file: Option<String>,

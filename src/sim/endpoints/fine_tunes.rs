@@ -75,9 +75,13 @@ impl FineTuneJob {
             Phase::Completed => "completed",
             Phase::Cancelled => "cancelled",
         };
+        // `user_id` is required by Together's Python SDK on a retrieved job
+        // (its `FinetuneResponse`), optional in the spec: sent everywhere,
+        // as on batches, so a strict client parses list, retrieve and cancel.
         let mut job = json!({
             "id": self.id,
             "status": status,
+            "user_id": "sim-user",
             "model": self.model,
             "model_output_name": self.output_name(),
             "training_file": self.training_file,
